@@ -1,0 +1,204 @@
+"""Print mir_fast's time and memory as ratios to reference computations, same run.
+
+Usage::
+
+    python asv_benchmarks/compare.py                       # MNIST and CIFAR shapes, both dtypes
+    python asv_benchmarks/compare.py --shape mnist --dtype float32 --repeats 7
+    python asv_benchmarks/compare.py --shape rcv1          # sparse, RCV1 shape
+
+Dense references: (a) one GEMM of the unlabelled x labelled shape in the same dtype
+(numpy ``X_U @ X_L.T``, the physical floor), (b) the paper's way (scikit-learn
+``rbf_kernel(X, X)`` then reductions over the U x L block), (c) chunked numpy
+(distances of 1024 unlabelled rows at a time, then the same reductions).  Sparse
+references: scikit-learn ``pairwise_distances_argmin_min(X_U, X_L)`` (nearest
+neighbour only) and the paper's way.  Times are medians over interleaved repeats;
+memory is the peak resident memory a call adds, measured in a fresh subprocess.
+The machine is shared: read the ratios, not the absolute times.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SHAPES = {
+    "mnist": dict(n=13007, d=784, kind="dense"),
+    "cifar": dict(n=10000, d=3072, kind="dense"),
+    "rcv1": dict(n=20242, d=47236, kind="sparse"),
+}
+
+
+def make_problem(shape, dtype, labelled=0.25, seed=0):
+    """Synthetic data of the named shape; first int(n * labelled) of a permutation labelled."""
+    spec = SHAPES[shape]
+    rng = np.random.default_rng(seed)
+    if spec["kind"] == "dense":
+        # pixel-like values in [0, 1]: the distance structure of image data
+        X = rng.random((spec["n"], spec["d"]), dtype=np.float32).astype(dtype)
+        gamma = 5.0 / spec["d"] * 13.0
+    else:
+        from mir_fast.datasets import rcv1_like
+
+        X = rcv1_like(n_samples=spec["n"], n_features=spec["d"], random_state=seed).astype(dtype)
+        gamma = 20.0
+    order = np.random.RandomState(2020).permutation(spec["n"])
+    y = np.zeros(spec["n"], dtype=np.int64)
+    y[order[int(spec["n"] * labelled) :]] = -1
+    return X, y, gamma
+
+
+def run_mir(X, y, gamma, n_jobs=None):
+    from mir_fast import major_influence_range
+
+    return major_influence_range(X, y, gamma=gamma, n_jobs=n_jobs).scores
+
+
+def run_gemm(XU, XL):
+    return XU @ XL.T
+
+
+def run_paper(X, y, gamma):
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    W = rbf_kernel(X, X, gamma=gamma)
+    unl, lab = np.flatnonzero(y == -1), np.flatnonzero(y != -1)
+    block = W[np.ix_(unl, lab)]
+    share = block.max(axis=1) / block.sum(axis=1)
+    return np.bincount(block.argmax(axis=1)[share > 0.5], minlength=len(lab))
+
+
+def run_chunked(X, y, gamma, chunk=1024):
+    unl, lab = np.flatnonzero(y == -1), np.flatnonzero(y != -1)
+    XL = X[lab]
+    nl = np.einsum("ij,ij->i", XL, XL)
+    counts = np.zeros(len(lab), dtype=np.int64)
+    for start in range(0, len(unl), chunk):
+        XU = X[unl[start : start + chunk]]
+        D = np.einsum("ij,ij->i", XU, XU)[:, None] + nl[None, :] - 2.0 * (XU @ XL.T)
+        np.maximum(D, 0, out=D)
+        arg = D.argmin(axis=1)
+        dmin = D[np.arange(len(D)), arg]
+        share = 1.0 / np.exp(-gamma * (D - dmin[:, None])).sum(axis=1)
+        counts += np.bincount(arg[share > 0.5], minlength=len(lab))
+    return counts
+
+
+def run_sklearn_argmin(X, y):
+    from sklearn.metrics import pairwise_distances_argmin_min
+
+    unl, lab = np.flatnonzero(y == -1), np.flatnonzero(y != -1)
+    return pairwise_distances_argmin_min(X[unl], X[lab])
+
+
+def methods(shape, X, y, gamma):
+    """name -> zero-argument callable, for the given problem."""
+    if SHAPES[shape]["kind"] == "dense":
+        unl, lab = np.flatnonzero(y == -1), np.flatnonzero(y != -1)
+        XU, XL = np.ascontiguousarray(X[unl]), np.ascontiguousarray(X[lab])
+        return {
+            "mir_fast": lambda: run_mir(X, y, gamma),
+            "gemm": lambda: run_gemm(XU, XL),
+            "chunked_numpy": lambda: run_chunked(X, y, gamma),
+            "paper": lambda: run_paper(X, y, gamma),
+        }
+    return {
+        "mir_fast": lambda: run_mir(X, y, gamma),
+        "sklearn_argmin": lambda: run_sklearn_argmin(X, y),
+        "paper": lambda: run_paper(X, y, gamma),
+    }
+
+
+def median_times(calls, repeats):
+    """Interleave the calls ``repeats`` times; return name -> median seconds."""
+    times = {name: [] for name in calls}
+    for name, call in calls.items():  # warm-up
+        call()
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def _rss_bytes():
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_added_memory(shape, dtype, name):
+    """Run one method once in a fresh interpreter; return peak RSS added by the call (MB)."""
+    code = (
+        "import resource, sys, json\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "import compare\n"
+        f"X, y, gamma = compare.make_problem({shape!r}, {dtype!r})\n"
+        f"call = compare.methods({shape!r}, X, y, gamma)[{name!r}]\n"
+        "before = compare._rss_bytes()\n"
+        "call()\n"
+        "peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024\n"
+        "print(json.dumps((peak - before) / 1e6))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def environment():
+    from threadpoolctl import threadpool_info
+
+    import mir_fast
+
+    blas = [f"{i['internal_api']} {i.get('architecture')}" for i in threadpool_info()
+            if i["user_api"] == "blas"]
+    return {
+        "machine": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+        "mir_fast threads": mir_fast._threads.effective_n_threads(None),
+        "blas": blas,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", choices=sorted(SHAPES), action="append")
+    parser.add_argument("--dtype", choices=["float32", "float64"], action="append")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument("--skip", action="append", default=[], help="method to leave out")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args(argv)
+    shapes = args.shape or ["mnist", "cifar"]
+    dtypes = args.dtype or ["float32", "float64"]
+    print(json.dumps(environment()))
+    records = []
+    for shape in shapes:
+        for dtype in dtypes:
+            X, y, gamma = make_problem(shape, dtype)
+            calls = {k: v for k, v in methods(shape, X, y, gamma).items() if k not in args.skip}
+            times = median_times(calls, args.repeats)
+            base = times["mir_fast"]
+            print(f"\n{shape} {dtype}  n={X.shape[0]} d={X.shape[1]} labelled=25% "
+                  f"gamma={gamma:g}  (median of {args.repeats})")
+            print(f"  {'method':<16}{'seconds':>10}{'ratio to mir_fast':>20}{'added MB':>10}")
+            for name, seconds in times.items():
+                memory = None if args.no_memory else peak_added_memory(shape, dtype, name)
+                mem_text = "" if memory is None else f"{memory:10.0f}"
+                print(f"  {name:<16}{seconds:10.3f}{seconds / base:20.2f}{mem_text}")
+                records.append(dict(shape=shape, dtype=dtype, method=name, seconds=seconds,
+                                    ratio=seconds / base, added_mb=memory))
+            if "gemm" in times:
+                print(f"  mir_fast / gemm = {base / times['gemm']:.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(records, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()

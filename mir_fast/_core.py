@@ -1,0 +1,204 @@
+"""Dispatch to the kernels, and the certificate that makes their answers exact.
+
+Every unlabelled row ``u`` needs three facts about its distances
+``d_ul = ||u - l||^2`` to the labelled rows: the nearest labelled row (first on
+ties), ``d_min``, and ``s_u = sum_l exp(-gamma (d_ul - d_min))``, whose inverse is
+the share of the labelled influence held by the nearest one.  The fast kernels
+compute ``d_ul`` by the expansion ``||u||^2 + ||l||^2 - 2 <u, l>``; their error is
+bounded (Higham's bound for a dot product of ``k`` terms) by
+
+    delta_u = (2 k + 8) * eps * (||u|| + max_l ||l||)^2,
+
+with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
+float32, 2^-53 for float64), ``k`` the number of terms in a dot product (the
+number of features, or for CSR the largest number of non-zeros in a row), and
+norms taken after centring (dense).  The constant covers the dot product, the
+norms, the centring and the final additions with a factor of about two to spare.
+
+A row's decision is certain when
+
+* the gap between the second-nearest and the nearest distance exceeds
+  ``2 delta_u`` (so the nearest labelled row is the true one, and no exact tie is
+  possible), and
+* ``|log(s_u) + log(threshold)| > 2 gamma delta_u + (l + 64) 2^-50``: each weight's
+  exponent is off by at most ``2 gamma delta_u``, and the second term bounds the
+  rounding of the exponentials, the sums and the rescalings, so ``share > threshold``
+  cannot change.
+
+Rows that fail either test go to the next, more precise pass: float32 dot products,
+then float64 dot products, then the exact pass (``_exact``) that computes every
+distance from its definition.  float32 and float64 copies of the same data
+therefore give the same nearest inputs and the same counts.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _dense, _exact, _sparse
+
+UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+
+#: Unlabelled rows per tile once there are enough rows to keep every thread busy.
+TILE_ROWS = 256
+#: Bytes of labelled rows a thread gathers per tile (sets the labelled tile height).
+LABELLED_TILE_BYTES = 4 << 20
+#: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
+FLOAT32_MAX_SQ_NORM = 1e36
+
+
+@dataclass
+class RowFold:
+    """Per-unlabelled-row results of the reduction (one entry per row)."""
+
+    nearest: np.ndarray  # position in ``labelled`` of the nearest labelled row
+    d_min: np.ndarray  # its squared distance
+    weight_sum: np.ndarray  # s_u = sum_l exp(-gamma (d_ul - d_min)) >= 1
+    stage: np.ndarray  # 0, 1, ...: the pass that certified the row (last = exact)
+
+    @classmethod
+    def empty(cls, n_rows):
+        return cls(
+            nearest=np.empty(n_rows, dtype=np.int64),
+            d_min=np.empty(n_rows),
+            weight_sum=np.empty(n_rows),
+            stage=np.zeros(n_rows, dtype=np.int8),
+        )
+
+
+def tile_rows(n_rows):
+    """Unlabelled rows per tile: a function of the row count only (never of threads)."""
+    if n_rows >= 8 * TILE_ROWS:
+        return TILE_ROWS
+    per_tile = -(-n_rows // 8)
+    return int(max(16, -(-per_tile // 16) * 16))
+
+
+def tile_labelled(n_features, itemsize, n_labelled):
+    """Labelled rows per tile: about LABELLED_TILE_BYTES of gathered rows, 16..1024."""
+    height = LABELLED_TILE_BYTES // (n_features * itemsize) // 16 * 16
+    return int(min(max(height, 16), 1024, n_labelled))
+
+
+def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
+                   gamma, threshold, n_labelled):
+    """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
+    delta = (2.0 * terms + 8.0) * eps * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
+    close_to_tie = nearest_gap <= 2.0 * delta
+    slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50
+    close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
+    return close_to_tie | close_to_threshold
+
+
+def _outputs(n_rows):
+    return (
+        np.empty(n_rows, dtype=np.int64),
+        np.empty(n_rows),
+        np.empty(n_rows),
+        np.empty(n_rows),
+    )
+
+
+def _store(fold, positions, stage, best, dmin, ssum):
+    fold.nearest[positions] = best
+    fold.d_min[positions] = dmin
+    fold.weight_sum[positions] = ssum
+    fold.stage[positions] = stage
+
+
+def _centred_sq_norms(X, rows, mean, n_threads):
+    out = np.empty(len(rows))
+    work = np.empty((n_threads, X.shape[1]), dtype=mean.dtype)
+    _dense.centred_sq_norms(X, rows, mean, work, out, n_threads)
+    return out
+
+
+def fold_dense(X, labelled, rows, gamma, threshold, n_threads):
+    """Certified reduction of dense ``rows`` of X against ``labelled`` rows."""
+    n_features = X.shape[1]
+    n_labelled = len(labelled)
+    fold = RowFold.empty(len(rows))
+    pending = np.arange(len(rows))
+    mean64 = X.mean(axis=0, dtype=np.float64)
+    all_sq_norms = _centred_sq_norms(X, np.arange(X.shape[0]), mean64, n_threads)
+    max_sq_norm = all_sq_norms.max()
+    if not np.isfinite(max_sq_norm):
+        raise ValueError("X has values too large: squared distances overflow float64")
+    work_dtypes = [np.dtype(np.float64)]
+    if X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
+        work_dtypes.insert(0, np.dtype(np.float32))
+
+    for stage, work_dtype in enumerate(work_dtypes):
+        if pending.size == 0:
+            return fold
+        mean = mean64.astype(work_dtype)
+        norm_lab = _centred_sq_norms(X, labelled, mean, n_threads)
+        sub_rows = rows[pending]
+        best, dmin, dsecond, ssum = _outputs(len(sub_rows))
+        norm_rows = np.empty(len(sub_rows))
+        height, width = tile_rows(len(sub_rows)), tile_labelled(
+            n_features, work_dtype.itemsize, n_labelled
+        )
+        work = np.empty(
+            (n_threads, (height + width) * n_features + height * width), dtype=work_dtype
+        )
+        dwork = np.empty((n_threads, width + 4 * height))
+        _dense.fold_dense(X, labelled, sub_rows, mean, norm_lab, gamma, height, width,
+                          work, dwork, n_threads, best, dmin, dsecond, ssum, norm_rows)
+        del work, dwork
+        _store(fold, pending, stage, best, dmin, ssum)
+        unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), n_features,
+                                UNIT_ROUNDOFF[work_dtype], gamma, threshold, n_labelled)
+        pending = pending[unsure]
+
+    if pending.size:
+        best, dmin, dsecond, ssum = _outputs(len(pending))
+        dwork = np.empty((n_threads, n_labelled))
+        _exact.exact_dense(X, labelled, rows[pending], gamma, dwork, n_threads,
+                           best, dmin, dsecond, ssum)
+        _store(fold, pending, len(work_dtypes), best, dmin, ssum)
+    return fold
+
+
+def labelled_transpose(X, labelled):
+    """Feature-major copy of the labelled rows: (indptr, positions, -2 * values)."""
+    by_feature = X[labelled].tocsc()
+    by_feature.sort_indices()
+    return (
+        by_feature.indptr.astype(np.int64),
+        by_feature.indices.astype(np.int64),
+        -2.0 * by_feature.data.astype(np.float64),
+    )
+
+
+def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
+    """Certified reduction of CSR ``rows`` of X against ``labelled`` rows."""
+    n_labelled = len(labelled)
+    fold = RowFold.empty(len(rows))
+    norm_lab = np.empty(n_labelled)
+    _sparse.row_sq_norms(X.data, X.indptr, labelled, norm_lab, n_threads)
+    norm_rows = np.empty(len(rows))
+    _sparse.row_sq_norms(X.data, X.indptr, rows, norm_rows, n_threads)
+    max_sq_norm = max(norm_lab.max(), norm_rows.max(initial=0.0))
+    if not np.isfinite(max_sq_norm):
+        raise ValueError("X has values too large: squared distances overflow float64")
+    lab_ptr, lab_pos, lab_val = labelled_transpose(X, labelled)
+    best, dmin, dsecond, ssum = _outputs(len(rows))
+    dwork = np.zeros((n_threads, 2 * n_labelled))
+    _sparse.fold_csr(X.data, X.indices, X.indptr, rows, lab_ptr, lab_pos, lab_val, norm_lab,
+                     norm_rows, gamma, dwork, n_threads, best, dmin, dsecond, ssum)
+    del dwork, lab_ptr, lab_pos, lab_val
+    positions = np.arange(len(rows))
+    _store(fold, positions, 0, best, dmin, ssum)
+    nnz = np.diff(X.indptr)
+    terms = np.maximum(nnz[rows], nnz[labelled].max())
+    unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
+                            UNIT_ROUNDOFF[np.dtype(np.float64)], gamma, threshold, n_labelled)
+    pending = positions[unsure]
+    if pending.size:
+        best, dmin, dsecond, ssum = _outputs(len(pending))
+        dwork = np.empty((n_threads, n_labelled))
+        _exact.exact_csr(X.data, X.indices, X.indptr, labelled, rows[pending], gamma, dwork,
+                         n_threads, best, dmin, dsecond, ssum)
+        _store(fold, pending, 1, best, dmin, ssum)
+    return fold

@@ -1,0 +1,148 @@
+"""Checks of user input, each raising a ValueError that names the problem."""
+
+import math
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+_FINITE_CHECK_ROWS = 4096
+
+
+def check_gamma(gamma):
+    """Return gamma as a float; it must be a finite positive real number."""
+    if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
+        raise ValueError(f"gamma must be a finite positive number, got {gamma!r}")
+    gamma = float(gamma)
+    if not (math.isfinite(gamma) and gamma > 0):
+        raise ValueError(f"gamma must be a finite positive number, got {gamma!r}")
+    return gamma
+
+
+def check_threshold(threshold):
+    """Return threshold as a float; it must lie strictly between 0 and 1."""
+    if isinstance(threshold, bool) or not isinstance(threshold, numbers.Real):
+        raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
+    threshold = float(threshold)
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"threshold must be a number in (0, 1), got {threshold!r}")
+    return threshold
+
+
+def _assert_finite(values, what):
+    """Raise if ``values`` (an ndarray) holds NaN or infinity; no full-size temporary."""
+    if values.size == 0 or np.isfinite(values.sum(dtype=np.float64)):
+        return
+    flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
+    for start in range(0, len(flat), _FINITE_CHECK_ROWS):
+        block = flat[start : start + _FINITE_CHECK_ROWS]
+        if np.isnan(block).any():
+            raise ValueError(f"{what} contains NaN")
+        if not np.isfinite(block).all():
+            raise ValueError(f"{what} contains infinite values")
+
+
+def _float_dtype(dtype, what):
+    if dtype in (np.float32, np.float64):
+        return dtype
+    if dtype.kind in "biuf":
+        return np.float64
+    raise ValueError(f"{what} must be numeric, got dtype {dtype}")
+
+
+def check_features(X):
+    """Return ``(X, is_sparse)`` ready for the kernels.
+
+    Dense input becomes a C-contiguous float32 or float64 array (float32 and
+    float64 C-ordered arrays are used as they are, read-only ones included; any
+    other numeric array-like is converted to float64, which is a copy).  Sparse
+    input becomes a canonical CSR matrix (sorted indices, no duplicates; a copy
+    only when it is not CSR or not canonical), float32 or float64.
+    """
+    if sp.issparse(X):
+        if X.ndim != 2:
+            raise ValueError(f"X must be 2-D, got a sparse array with {X.ndim} dimension(s)")
+        X = X.tocsr() if X.format != "csr" else X
+        dtype = _float_dtype(X.dtype, "X")
+        if X.dtype != dtype:
+            X = X.astype(dtype)
+        if X.indices.dtype != X.indptr.dtype:
+            X = sp.csr_matrix(
+                (X.data, X.indices.astype(np.int64), X.indptr.astype(np.int64)), shape=X.shape
+            )
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        _check_shape(X.shape)
+        _assert_finite(X.data, "X")
+        return X, True
+    if hasattr(X, "__array__") or isinstance(X, (list, tuple)):
+        try:
+            array = np.asarray(X)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"X could not be read as a numeric array: {exc}") from None
+    else:
+        raise ValueError(
+            f"X must be an array-like or a scipy sparse matrix, got {type(X).__name__}"
+        )
+    if array.ndim != 2:
+        raise ValueError(f"X must be 2-D (n_samples, n_features), got shape {array.shape}")
+    if array.dtype == object:
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("X must be numeric; it holds non-numeric values") from None
+    dtype = _float_dtype(array.dtype, "X")
+    array = np.ascontiguousarray(array, dtype=dtype)
+    _check_shape(array.shape)
+    _assert_finite(array, "X")
+    return array, False
+
+
+def _check_shape(shape):
+    if shape[0] == 0:
+        raise ValueError("X has no rows")
+    if shape[1] == 0:
+        raise ValueError("X has no features (0 columns)")
+
+
+def unlabelled_mask(y, n_samples):
+    """Boolean mask of the unlabelled entries of y (scikit-learn's ``-1``).
+
+    Numeric labels mark unlabelled inputs with -1; string labels with ``"-1"``;
+    object arrays with either.  Raises if y has the wrong length, holds NaN, or has
+    no labelled entry.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got shape {y.shape}")
+    if len(y) != n_samples:
+        raise ValueError(f"y has {len(y)} entries but X has {n_samples} rows")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError("y contains NaN; mark unlabelled inputs with -1")
+    if y.dtype.kind in "US":
+        mask = y == y.dtype.type("-1")
+    elif y.dtype.kind == "O":
+        mask = np.fromiter((_is_unlabelled(v) for v in y), dtype=bool, count=len(y))
+    elif y.dtype.kind in "iuf":
+        mask = y == -1
+    elif y.dtype.kind == "b":
+        mask = np.zeros(len(y), dtype=bool)
+    else:
+        raise ValueError(f"y must hold class labels (numbers or strings), got dtype {y.dtype}")
+    if mask.all():
+        raise ValueError("y has no labelled input: every entry is -1 (unlabelled)")
+    return mask
+
+
+def _is_unlabelled(value):
+    if isinstance(value, str):
+        return value == "-1"
+    if isinstance(value, float) and math.isnan(value):
+        raise ValueError("y contains NaN; mark unlabelled inputs with -1")
+    try:
+        return bool(value == -1)
+    except (TypeError, ValueError):
+        return False

@@ -1,0 +1,172 @@
+"""The fused dense MIR kernel.
+
+For every unlabelled row ``u`` (``rows``) and every labelled row ``l`` (``labelled``)
+the squared distance is expanded as
+
+    d_ul = ||u - mu||^2 + ||l - mu||^2 - 2 <u - mu, l - mu>
+
+where ``mu`` is the column mean (distances do not change under translation, and
+centring shrinks the norms that the rounding error of the expansion grows with).
+Work is cut into tiles of ``tile_rows`` unlabelled rows by ``tile_labelled``
+labelled rows.  For each pair of tiles both are gathered (centred, in the compute
+precision ``work_t``) into per-thread buffers, one single-threaded BLAS GEMM
+produces ``-2 <u, l>`` for the whole pair, and every row of the product is folded
+at once into that row's running (min, argmin, second min, sum of weights) state
+(``mir_rowfold.h``).  No U x L matrix is ever stored.
+
+OpenMP runs over tiles of unlabelled rows; a row's result depends only on its tile,
+whose bounds depend only on ``tile_rows``, so results are identical bit for bit
+for any number of threads.  The caller must keep BLAS single-threaded.
+"""
+
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from _openmp_shim cimport mir_omp_thread_id
+from mir_rowfold cimport (
+    mir_centre_f32_f32,
+    mir_centre_f32_f64,
+    mir_centre_f64_f64,
+    mir_expand_f32,
+    mir_expand_f64,
+    mir_fold_distances,
+    mir_row_state,
+    mir_sqnorm_f32,
+    mir_sqnorm_f64,
+    mir_state_init,
+)
+
+ctypedef fused data_t:
+    float
+    double
+
+ctypedef fused work_t:
+    float
+    double
+
+
+cdef inline void centre(const data_t *x, const work_t *mean, int64_t d,
+                        work_t *out) noexcept nogil:
+    """out = x - mean, rounded to work_t."""
+    if data_t is float and work_t is float:
+        mir_centre_f32_f32(x, mean, d, out)
+    elif data_t is float and work_t is double:
+        mir_centre_f32_f64(x, mean, d, out)
+    elif data_t is double and work_t is double:
+        mir_centre_f64_f64(x, mean, d, out)
+
+
+cdef inline double sq_norm(const work_t *x, int64_t d) noexcept nogil:
+    if work_t is float:
+        return mir_sqnorm_f32(x, d)
+    else:
+        return mir_sqnorm_f64(x, d)
+
+
+cdef inline void minus_two_dots(work_t *lbuf, work_t *ubuf, work_t *gbuf,
+                                int n_l, int n_u, int d) noexcept nogil:
+    """gbuf[i * n_l + j] = -2 <ubuf[i], lbuf[j]> by one GEMM (Fortran order)."""
+    cdef char transa = b'T'
+    cdef char transb = b'N'
+    cdef work_t alpha = -2.0
+    cdef work_t beta = 0.0
+    if work_t is float:
+        sgemm(&transa, &transb, &n_l, &n_u, &d, &alpha, lbuf, &d, ubuf, &d,
+              &beta, gbuf, &n_l)
+    else:
+        dgemm(&transa, &transb, &n_l, &n_u, &d, &alpha, lbuf, &d, ubuf, &d,
+              &beta, gbuf, &n_l)
+
+
+cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t n_lab,
+                    const int64_t *rows, int64_t n_u, const work_t *mean,
+                    const double *norm_lab, double gamma, int64_t tile_labelled,
+                    work_t *ubuf, work_t *lbuf, work_t *gbuf, double *dist,
+                    mir_row_state *states, int64_t *best, double *dmin,
+                    double *dsecond, double *ssum, double *norm_u) noexcept nogil:
+    """Reduce one tile of unlabelled rows against all labelled rows."""
+    cdef int64_t i, j, l0, n_l
+    for i in range(n_u):
+        centre(X + rows[i] * d, mean, d, ubuf + i * d)
+        norm_u[i] = sq_norm(ubuf + i * d, d)
+        mir_state_init(&states[i])
+    l0 = 0
+    while l0 < n_lab:
+        n_l = min(tile_labelled, n_lab - l0)
+        for j in range(n_l):
+            centre(X + labelled[l0 + j] * d, mean, d, lbuf + j * d)
+        minus_two_dots(lbuf, ubuf, gbuf, <int>n_l, <int>n_u, <int>d)
+        for i in range(n_u):
+            if work_t is float:
+                mir_expand_f32(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
+            else:
+                mir_expand_f64(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
+            mir_fold_distances(dist, n_l, gamma, l0, &states[i])
+        l0 += n_l
+    for i in range(n_u):
+        best[i] = states[i].i
+        dmin[i] = states[i].m
+        dsecond[i] = states[i].m2
+        ssum[i] = states[i].s
+
+
+def centred_sq_norms(const data_t[:, ::1] X, const int64_t[::1] rows,
+                     const work_t[::1] mean, work_t[:, ::1] work, double[::1] out,
+                     int n_threads):
+    """out[i] = ||X[rows[i]] - mean||^2, centred in work_t exactly as the kernel does.
+
+    ``work`` is n_threads x d scratch.
+    """
+    cdef int64_t i, n = rows.shape[0], d = X.shape[1]
+    cdef work_t *buf
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static'):
+            buf = &work[mir_omp_thread_id(), 0]
+            centre(&X[0, 0] + rows[i] * d, &mean[0], d, buf)
+            out[i] = sq_norm(buf, d)
+
+
+def fold_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
+               const int64_t[::1] rows, const work_t[::1] mean,
+               const double[::1] norm_lab, double gamma,
+               int64_t tile_rows, int64_t tile_labelled,
+               work_t[:, ::1] work, double[:, ::1] dwork, int n_threads,
+               int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
+               double[::1] ssum, double[::1] norm_rows):
+    """Run the fused reduction for ``rows`` against ``labelled``.
+
+    ``work`` (n_threads x (tile_rows + tile_labelled) * d + tile_rows * tile_labelled)
+    and ``dwork`` (n_threads x tile_labelled + 4 * tile_rows) are the per-thread
+    buffers.  Outputs, one entry per row: ``best`` (position in ``labelled`` of the
+    nearest labelled row, first on ties), ``dmin``, ``dsecond`` (smallest and second
+    smallest squared distance), ``ssum`` (sum of exp(-gamma (d - dmin))) and
+    ``norm_rows`` (squared norm of the centred row, for the error bound).
+    """
+    cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
+    cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
+    cdef int64_t t, r0, n_u
+    cdef int tid
+    cdef work_t *ubuf
+    cdef work_t *lbuf
+    cdef work_t *gbuf
+    cdef double *dist
+    cdef mir_row_state *states
+    if n_rows == 0:
+        return
+    with nogil:
+        for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
+            tid = mir_omp_thread_id()
+            ubuf = &work[tid, 0]
+            lbuf = ubuf + tile_rows * d
+            gbuf = lbuf + tile_labelled * d
+            dist = &dwork[tid, 0]
+            states = <mir_row_state *>(dist + tile_labelled)
+            r0 = t * tile_rows
+            n_u = min(tile_rows, n_rows - r0)
+            fold_tile(&X[0, 0], d, &labelled[0], n_lab, &rows[r0], n_u, &mean[0],
+                      &norm_lab[0], gamma, tile_labelled, ubuf, lbuf, gbuf, dist,
+                      states, &best[r0], &dmin[r0], &dsecond[r0], &ssum[r0],
+                      &norm_rows[r0])

@@ -1,0 +1,235 @@
+/*
+ * The per-row online reduction shared by the dense and the CSR kernels.
+ *
+ * For one unlabelled row u and a tile of labelled columns j = col0 .. col0+n-1 the
+ * caller provides g[j] = -2 <u, l_j> and the squared norms ||l_j||^2, so that
+ *
+ *     d_j = max(||u||^2 + ||l_j||^2 + g[j], 0)        (squared Euclidean distance)
+ *
+ * The fold keeps four numbers per row across tiles, like an online softmax:
+ *
+ *     m  = min_j d_j                 (distance to the nearest labelled input)
+ *     i  = first argmin_j d_j        (ties go to the lower index)
+ *     m2 = second smallest d_j       (its margin tells whether i is certain)
+ *     s  = sum_j exp(-gamma (d_j - m))
+ *
+ * When a tile lowers the minimum from m to m' the running sum is rescaled by
+ * exp(-gamma (m - m')).  Every term is at most 1 and the nearest one is exactly 1,
+ * so s >= 1 never underflows and the major-influence share is 1 / s.
+ *
+ * The exponential is a branch-free polynomial that gcc vectorises; the fold
+ * functions are compiled for several instruction sets and picked at run time
+ * (target_clones), so one portable wheel still runs AVX2 / AVX-512 code.
+ */
+#ifndef MIR_FAST_ROWFOLD_H
+#define MIR_FAST_ROWFOLD_H
+
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
+    !defined(__INTEL_COMPILER) && !defined(MIR_FAST_NO_CLONES)
+#define MIR_MULTIVERSION \
+    __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define MIR_MULTIVERSION
+#endif
+
+#if defined(__GNUC__)
+#define MIR_INLINE static inline __attribute__((always_inline, unused))
+#define MIR_STATIC static __attribute__((unused))
+#else
+#define MIR_INLINE static inline
+#define MIR_STATIC static
+#endif
+
+/* Weights below exp(-MIR_EXP_CUTOFF) are returned as 0.  They are < 1e-307 and are
+ * always added to a sum that is >= 1, so dropping them changes nothing. */
+#define MIR_EXP_CUTOFF 708.0
+
+/*
+ * exp(-x) for x >= 0, relative error below 4e-16 (Taylor polynomial of degree 13 on
+ * |r| <= ln(2)/2 after x = k ln 2 - r; the omitted term is < 5e-18).
+ */
+MIR_INLINE double mir_exp_neg(double x)
+{
+    const double log2e = 1.4426950408889634074;
+    const double ln2_hi = 6.93147180369123816490e-01;
+    const double ln2_lo = 1.90821492927058770002e-10;
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: rounds to an integer */
+    double y = x < MIR_EXP_CUTOFF ? -x : -MIR_EXP_CUTOFF;
+    double shifted = y * log2e + shifter;
+    double k = shifted - shifter;
+    double r = (y - k * ln2_hi) - k * ln2_lo;
+    double p = 1.0 / 6227020800.0;           /* 1/13! */
+    p = p * r + 1.0 / 479001600.0;           /* 1/12! */
+    p = p * r + 1.0 / 39916800.0;
+    p = p * r + 1.0 / 3628800.0;
+    p = p * r + 1.0 / 362880.0;
+    p = p * r + 1.0 / 40320.0;
+    p = p * r + 1.0 / 5040.0;
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
+    int64_t shifted_bits, shifter_bits;
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
+    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
+    int64_t scale_bits = (shifted_bits - shifter_bits + 1023) << 52; /* 2^k */
+    double scale;
+    memcpy(&scale, &scale_bits, sizeof scale);
+    return x < MIR_EXP_CUTOFF ? p * scale : 0.0;
+}
+
+/* Running state of one unlabelled row (see the file comment). */
+typedef struct {
+    double m;
+    double m2;
+    double s;
+    int64_t i;
+} mir_row_state;
+
+MIR_INLINE void mir_state_init(mir_row_state *st)
+{
+    st->m = INFINITY;
+    st->m2 = INFINITY;
+    st->s = 0.0;
+    st->i = -1;
+}
+
+/* Merge one tile's (min, first argmin, second min, sum relative to its min). */
+MIR_INLINE void mir_state_merge(mir_row_state *st, double gamma, double tile_min,
+                                int64_t tile_arg, double tile_second, double tile_sum)
+{
+    if (st->i < 0) {
+        st->m = tile_min;
+        st->m2 = tile_second;
+        st->s = tile_sum;
+        st->i = tile_arg;
+    } else if (tile_min < st->m) {
+        st->s = st->s * mir_exp_neg(gamma * (st->m - tile_min)) + tile_sum;
+        st->m2 = st->m < tile_second ? st->m : tile_second;
+        st->m = tile_min;
+        st->i = tile_arg;
+    } else {
+        st->s += tile_sum * mir_exp_neg(gamma * (tile_min - st->m));
+        st->m2 = tile_min < st->m2 ? tile_min : st->m2;
+    }
+}
+
+/*
+ * Fold one tile of distances already stored in dist[0..n) (n >= 1) into st.
+ * Vectorised: one pass for the exponentials and the second minimum.
+ */
+MIR_MULTIVERSION
+MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, double gamma,
+                               int64_t col0, mir_row_state *st)
+{
+    double tile_min = INFINITY;
+    int64_t j;
+#pragma omp simd reduction(min : tile_min)
+    for (j = 0; j < n; ++j)
+        tile_min = dist[j] < tile_min ? dist[j] : tile_min;
+    int64_t arg = 0;
+    while (arg < n - 1 && !(dist[arg] <= tile_min))
+        ++arg;
+    double sum = 0.0, second = INFINITY;
+#pragma omp simd reduction(+ : sum) reduction(min : second)
+    for (j = 0; j < n; ++j) {
+        double d = dist[j];
+        sum += mir_exp_neg(gamma * (d - tile_min));
+        double other = j == arg ? INFINITY : d;
+        second = other < second ? other : second;
+    }
+    mir_state_merge(st, gamma, tile_min, col0 + arg, second, sum);
+}
+
+/*
+ * Turn a row of g[j] = -2 <u, l_j> (float or double) into clamped squared distances
+ * dist[j] = max(norm_u + norm_l[j] + g[j], 0), computed in double.
+ */
+#define MIR_DEFINE_EXPAND(NAME, GTYPE)                                                 \
+    MIR_MULTIVERSION                                                                   \
+    MIR_STATIC void NAME(const GTYPE *restrict g, const double *restrict norm_l,          \
+                     int64_t n, double norm_u, double *restrict dist)                 \
+    {                                                                                  \
+        int64_t j;                                                                     \
+        _Pragma("omp simd")                                                            \
+        for (j = 0; j < n; ++j) {                                                      \
+            double d = norm_u + norm_l[j] + (double)g[j];                              \
+            dist[j] = d > 0.0 ? d : 0.0;                                               \
+        }                                                                              \
+    }
+
+MIR_DEFINE_EXPAND(mir_expand_f32, float)
+MIR_DEFINE_EXPAND(mir_expand_f64, double)
+
+/* As mir_expand_f64, then zero g (the CSR kernel's dense accumulator) for the next row. */
+MIR_MULTIVERSION
+MIR_STATIC void mir_expand_reset(double *restrict g, const double *restrict norm_l, int64_t n,
+                             double norm_u, double *restrict dist)
+{
+    int64_t j;
+#pragma omp simd
+    for (j = 0; j < n; ++j) {
+        double d = norm_u + norm_l[j] + g[j];
+        dist[j] = d > 0.0 ? d : 0.0;
+        g[j] = 0.0;
+    }
+}
+
+/* Squared Euclidean distance of two dense rows, accumulated in double. */
+#define MIR_DEFINE_SQDIST(NAME, XTYPE)                                                 \
+    MIR_MULTIVERSION                                                                   \
+    MIR_STATIC double NAME(const XTYPE *restrict a, const XTYPE *restrict b, int64_t d)   \
+    {                                                                                  \
+        double acc = 0.0;                                                              \
+        int64_t k;                                                                     \
+        _Pragma("omp simd reduction(+ : acc)")                                         \
+        for (k = 0; k < d; ++k) {                                                      \
+            double diff = (double)a[k] - (double)b[k];                                 \
+            acc += diff * diff;                                                        \
+        }                                                                              \
+        return acc;                                                                    \
+    }
+
+MIR_DEFINE_SQDIST(mir_sqdist_f32, float)
+MIR_DEFINE_SQDIST(mir_sqdist_f64, double)
+
+/* out[k] = x[k] - mean[k], rounded to the work precision (the dense kernel's gather). */
+#define MIR_DEFINE_CENTRE(NAME, XTYPE, WTYPE)                                          \
+    MIR_MULTIVERSION                                                                   \
+    MIR_STATIC void NAME(const XTYPE *restrict x, const WTYPE *restrict mean,         \
+                         int64_t d, WTYPE *restrict out)                              \
+    {                                                                                  \
+        int64_t k;                                                                     \
+        _Pragma("omp simd")                                                            \
+        for (k = 0; k < d; ++k)                                                        \
+            out[k] = (WTYPE)x[k] - mean[k];                                            \
+    }
+
+MIR_DEFINE_CENTRE(mir_centre_f32_f32, float, float)
+MIR_DEFINE_CENTRE(mir_centre_f32_f64, float, double)
+MIR_DEFINE_CENTRE(mir_centre_f64_f64, double, double)
+
+/* Squared norm of a row, accumulated in double. */
+#define MIR_DEFINE_SQNORM(NAME, WTYPE)                                                 \
+    MIR_MULTIVERSION                                                                   \
+    MIR_STATIC double NAME(const WTYPE *restrict x, int64_t d)                        \
+    {                                                                                  \
+        double acc = 0.0;                                                              \
+        int64_t k;                                                                     \
+        _Pragma("omp simd reduction(+ : acc)")                                         \
+        for (k = 0; k < d; ++k)                                                        \
+            acc += (double)x[k] * (double)x[k];                                        \
+        return acc;                                                                    \
+    }
+
+MIR_DEFINE_SQNORM(mir_sqnorm_f32, float)
+MIR_DEFINE_SQNORM(mir_sqnorm_f64, double)
+
+#endif /* MIR_FAST_ROWFOLD_H */
