@@ -7,13 +7,16 @@ the share of the labelled influence held by the nearest one.  The fast kernels
 compute ``d_ul`` by the expansion ``||u||^2 + ||l||^2 - 2 <u, l>``; their error is
 bounded (Higham's bound for a dot product of ``k`` terms) by
 
-    delta_u = (2 k + 8) * eps * (||u|| + max_l ||l||)^2,
+    delta_u = (k + 4) * (eps + 2^-53) * (||u|| + max_l ||l||)^2,
 
 with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
 float32, 2^-53 for float64), ``k`` the number of terms in a dot product (the
 number of features, or for CSR the largest number of non-zeros in a row), and
-norms taken after centring (dense).  The constant covers the dot product, the
-norms, the centring and the final additions with a factor of about two to spare.
+norms taken after centring (dense).  The rounding of the dot product contributes
+at most ``2 gamma_k ||u|| ||l|| <= (k / 2) eps (||u|| + ||l||)^2``, the centring
+``2 eps (||u|| + ||l||)^2``, and the squared norms (always accumulated in double)
+``k 2^-53 (||u|| + ||l||)^2``; the constant covers their sum with a factor of
+about two to spare.  In code: ``delta_u = (k + 4) (eps + 2^-53) (...)^2``.
 
 A row's decision is certain when
 
@@ -83,7 +86,9 @@ def tile_labelled(n_features, itemsize, n_labelled):
 def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
                    gamma, threshold, n_labelled):
     """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
-    delta = (2.0 * terms + 8.0) * eps * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
+    delta = (terms + 4.0) * (eps + 2.0**-53) * (
+        np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)
+    ) ** 2
     close_to_tie = nearest_gap <= 2.0 * delta
     slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50
     close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
@@ -153,7 +158,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads):
 
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))
-        dwork = np.empty((n_threads, n_labelled))
+        dwork = np.empty((n_threads, n_labelled + 4))
         _exact.exact_dense(X, labelled, rows[pending], gamma, dwork, n_threads,
                            best, dmin, dsecond, ssum)
         _store(fold, pending, len(work_dtypes), best, dmin, ssum)
@@ -184,7 +189,7 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
         raise ValueError("X has values too large: squared distances overflow float64")
     lab_ptr, lab_pos, lab_val = labelled_transpose(X, labelled)
     best, dmin, dsecond, ssum = _outputs(len(rows))
-    dwork = np.zeros((n_threads, 2 * n_labelled))
+    dwork = np.zeros((n_threads, 2 * n_labelled + 4))
     _sparse.fold_csr(X.data, X.indices, X.indptr, rows, lab_ptr, lab_pos, lab_val, norm_lab,
                      norm_rows, gamma, dwork, n_threads, best, dmin, dsecond, ssum)
     del dwork, lab_ptr, lab_pos, lab_val
@@ -197,7 +202,7 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
     pending = positions[unsure]
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))
-        dwork = np.empty((n_threads, n_labelled))
+        dwork = np.empty((n_threads, n_labelled + 4))
         _exact.exact_csr(X.data, X.indices, X.indptr, labelled, rows[pending], gamma, dwork,
                          n_threads, best, dmin, dsecond, ssum)
         _store(fold, pending, 1, best, dmin, ssum)

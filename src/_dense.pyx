@@ -87,6 +87,7 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
                     double *dsecond, double *ssum, double *norm_u) noexcept nogil:
     """Reduce one tile of unlabelled rows against all labelled rows."""
     cdef int64_t i, j, l0, n_l
+    cdef double tile_min
     for i in range(n_u):
         centre(X + rows[i] * d, mean, d, ubuf + i * d)
         norm_u[i] = sq_norm(ubuf + i * d, d)
@@ -99,10 +100,10 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
         minus_two_dots(lbuf, ubuf, gbuf, <int>n_l, <int>n_u, <int>d)
         for i in range(n_u):
             if work_t is float:
-                mir_expand_f32(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
+                tile_min = mir_expand_f32(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
             else:
-                mir_expand_f64(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
-            mir_fold_distances(dist, n_l, gamma, l0, &states[i])
+                tile_min = mir_expand_f64(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
+            mir_fold_distances(dist, n_l, tile_min, gamma, l0, &states[i])
         l0 += n_l
     for i in range(n_u):
         best[i] = states[i].i

@@ -14,6 +14,7 @@ from libc.stdint cimport int32_t, int64_t
 from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
     mir_fold_distances,
+    mir_min,
     mir_row_state,
     mir_sqdist_f32,
     mir_sqdist_f64,
@@ -41,25 +42,29 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
                 const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
                 int n_threads, int64_t[::1] best, double[::1] dmin,
                 double[::1] dsecond, double[::1] ssum):
-    """Exact (min, argmin, second min, sum) for dense ``rows``; dwork is n_threads x l."""
+    """Exact (min, argmin, second min, sum) for dense ``rows``.
+
+    ``dwork`` is n_threads x (l + 4): each thread's distances and row state.
+    """
     cdef int64_t i, j, r, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef int64_t d = X.shape[1]
     cdef double *dist
-    cdef mir_row_state st
+    cdef mir_row_state *st
     if n_rows == 0:
         return
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
+            st = <mir_row_state *>(dist + n_lab)
             r = rows[i]
             for j in range(n_lab):
                 if data_t is float:
                     dist[j] = mir_sqdist_f32(&X[r, 0], &X[labelled[j], 0], d)
                 else:
                     dist[j] = mir_sqdist_f64(&X[r, 0], &X[labelled[j], 0], d)
-            mir_state_init(&st)
-            mir_fold_distances(dist, n_lab, gamma, 0, &st)
-            store(&st, &best[i], &dmin[i], &dsecond[i], &ssum[i])
+            mir_state_init(st)
+            mir_fold_distances(dist, n_lab, mir_min(dist, n_lab), gamma, 0, st)
+            store(st, &best[i], &dmin[i], &dsecond[i], &ssum[i])
 
 
 cdef double sparse_sqdist(const data_t *data, const index_t *indices,
@@ -92,20 +97,24 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
               const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
               int n_threads, int64_t[::1] best, double[::1] dmin,
               double[::1] dsecond, double[::1] ssum):
-    """Exact (min, argmin, second min, sum) for CSR ``rows`` (canonical format)."""
+    """Exact (min, argmin, second min, sum) for CSR ``rows`` (canonical format).
+
+    ``dwork`` is n_threads x (l + 4): each thread's distances and row state.
+    """
     cdef int64_t i, j, r, l, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef double *dist
-    cdef mir_row_state st
+    cdef mir_row_state *st
     if n_rows == 0:
         return
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
+            st = <mir_row_state *>(dist + n_lab)
             r = rows[i]
             for j in range(n_lab):
                 l = labelled[j]
                 dist[j] = sparse_sqdist(&data[0], &indices[0], indptr[r], indptr[r + 1],
                                         indptr[l], indptr[l + 1])
-            mir_state_init(&st)
-            mir_fold_distances(dist, n_lab, gamma, 0, &st)
-            store(&st, &best[i], &dmin[i], &dsecond[i], &ssum[i])
+            mir_state_init(st)
+            mir_fold_distances(dist, n_lab, mir_min(dist, n_lab), gamma, 0, st)
+            store(st, &best[i], &dmin[i], &dsecond[i], &ssum[i])

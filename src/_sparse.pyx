@@ -60,29 +60,31 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
              double[::1] dsecond, double[::1] ssum):
     """Fused reduction of CSR ``rows`` against the labelled rows.
 
-    ``dwork`` is n_threads x 2 l and must be zero on entry (the accumulator is
-    reset after every row).  Outputs as for the dense kernel.
+    ``dwork`` is n_threads x (2 l + 4) and its first l columns must be zero on
+    entry (the accumulator, reset after every row); then the distances and the
+    row state.  Outputs as for the dense kernel.
     """
     cdef int64_t i, p, q, f, r, n_rows = rows.shape[0], n_lab = norm_lab.shape[0]
-    cdef double v
+    cdef double v, tile_min
     cdef double *acc
     cdef double *dist
-    cdef mir_row_state st
+    cdef mir_row_state *st
     if n_rows == 0:
         return
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic', chunksize=64):
             acc = &dwork[mir_omp_thread_id(), 0]
             dist = acc + n_lab
+            st = <mir_row_state *>(dist + n_lab)
             r = rows[i]
             for p in range(indptr[r], indptr[r + 1]):
                 f = indices[p]
                 v = data[p]
                 for q in range(lab_ptr[f], lab_ptr[f + 1]):
                     acc[lab_pos[q]] += v * lab_val[q]
-            mir_expand_reset(acc, &norm_lab[0], n_lab, norm_rows[i], dist)
-            mir_state_init(&st)
-            mir_fold_distances(dist, n_lab, gamma, 0, &st)
+            tile_min = mir_expand_reset(acc, &norm_lab[0], n_lab, norm_rows[i], dist)
+            mir_state_init(st)
+            mir_fold_distances(dist, n_lab, tile_min, gamma, 0, st)
             best[i] = st.i
             dmin[i] = st.m
             dsecond[i] = st.m2

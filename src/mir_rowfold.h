@@ -121,19 +121,27 @@ MIR_INLINE void mir_state_merge(mir_row_state *st, double gamma, double tile_min
     }
 }
 
-/*
- * Fold one tile of distances already stored in dist[0..n) (n >= 1) into st.
- * Vectorised: one pass for the exponentials and the second minimum.
- */
+/* Smallest of dist[0..n). */
 MIR_MULTIVERSION
-MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, double gamma,
-                               int64_t col0, mir_row_state *st)
+MIR_STATIC double mir_min(const double *restrict dist, int64_t n)
 {
     double tile_min = INFINITY;
     int64_t j;
 #pragma omp simd reduction(min : tile_min)
     for (j = 0; j < n; ++j)
         tile_min = dist[j] < tile_min ? dist[j] : tile_min;
+    return tile_min;
+}
+
+/*
+ * Fold one tile of distances dist[0..n) (n >= 1), whose minimum is tile_min, into st.
+ * Vectorised: one pass for the exponentials and the second minimum.
+ */
+MIR_MULTIVERSION
+MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, double tile_min,
+                                   double gamma, int64_t col0, mir_row_state *st)
+{
+    int64_t j;
     int64_t arg = 0;
     while (arg < n - 1 && !(dist[arg] <= tile_min))
         ++arg;
@@ -150,19 +158,23 @@ MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, doubl
 
 /*
  * Turn a row of g[j] = -2 <u, l_j> (float or double) into clamped squared distances
- * dist[j] = max(norm_u + norm_l[j] + g[j], 0), computed in double.
+ * dist[j] = max(norm_u + norm_l[j] + g[j], 0), computed in double; return their minimum.
  */
 #define MIR_DEFINE_EXPAND(NAME, GTYPE)                                                 \
     MIR_MULTIVERSION                                                                   \
-    MIR_STATIC void NAME(const GTYPE *restrict g, const double *restrict norm_l,          \
-                     int64_t n, double norm_u, double *restrict dist)                 \
+    MIR_STATIC double NAME(const GTYPE *restrict g, const double *restrict norm_l,    \
+                           int64_t n, double norm_u, double *restrict dist)           \
     {                                                                                  \
+        double tile_min = INFINITY;                                                    \
         int64_t j;                                                                     \
-        _Pragma("omp simd")                                                            \
+        _Pragma("omp simd reduction(min : tile_min)")                                  \
         for (j = 0; j < n; ++j) {                                                      \
             double d = norm_u + norm_l[j] + (double)g[j];                              \
-            dist[j] = d > 0.0 ? d : 0.0;                                               \
+            d = d > 0.0 ? d : 0.0;                                                     \
+            dist[j] = d;                                                               \
+            tile_min = d < tile_min ? d : tile_min;                                    \
         }                                                                              \
+        return tile_min;                                                               \
     }
 
 MIR_DEFINE_EXPAND(mir_expand_f32, float)
@@ -170,16 +182,20 @@ MIR_DEFINE_EXPAND(mir_expand_f64, double)
 
 /* As mir_expand_f64, then zero g (the CSR kernel's dense accumulator) for the next row. */
 MIR_MULTIVERSION
-MIR_STATIC void mir_expand_reset(double *restrict g, const double *restrict norm_l, int64_t n,
-                             double norm_u, double *restrict dist)
+MIR_STATIC double mir_expand_reset(double *restrict g, const double *restrict norm_l,
+                                   int64_t n, double norm_u, double *restrict dist)
 {
+    double tile_min = INFINITY;
     int64_t j;
-#pragma omp simd
+#pragma omp simd reduction(min : tile_min)
     for (j = 0; j < n; ++j) {
         double d = norm_u + norm_l[j] + g[j];
-        dist[j] = d > 0.0 ? d : 0.0;
+        d = d > 0.0 ? d : 0.0;
+        dist[j] = d;
+        tile_min = d < tile_min ? d : tile_min;
         g[j] = 0.0;
     }
+    return tile_min;
 }
 
 /* Squared Euclidean distance of two dense rows, accumulated in double. */

@@ -9,14 +9,15 @@ cdef extern from "mir_rowfold.h" nogil:
         int64_t i
 
     void mir_state_init(mir_row_state *st)
-    void mir_fold_distances(const double *dist, int64_t n, double gamma,
-                            int64_t col0, mir_row_state *st)
-    void mir_expand_f32(const float *g, const double *norm_l, int64_t n,
-                        double norm_u, double *dist)
-    void mir_expand_f64(const double *g, const double *norm_l, int64_t n,
-                        double norm_u, double *dist)
-    void mir_expand_reset(double *g, const double *norm_l, int64_t n,
+    double mir_min(const double *dist, int64_t n)
+    void mir_fold_distances(const double *dist, int64_t n, double tile_min,
+                            double gamma, int64_t col0, mir_row_state *st)
+    double mir_expand_f32(const float *g, const double *norm_l, int64_t n,
                           double norm_u, double *dist)
+    double mir_expand_f64(const double *g, const double *norm_l, int64_t n,
+                          double norm_u, double *dist)
+    double mir_expand_reset(double *g, const double *norm_l, int64_t n,
+                            double norm_u, double *dist)
     double mir_sqdist_f32(const float *a, const float *b, int64_t d)
     double mir_sqdist_f64(const double *a, const double *b, int64_t d)
     void mir_centre_f32_f32(const float *x, const float *mean, int64_t d, float *out)

@@ -1,0 +1,231 @@
+"""The dense kernel against the oracle: values, ties, precision, threads, memory."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from oracle import oracle_mir
+
+from mir_fast import major_influence_range
+from mir_fast._openmp import openmp_enabled
+
+THREADS = [1, 2, None]
+
+
+def random_problem(rng, n=300, d=7, labelled=0.25, offset=0.0, dtype=np.float64):
+    X = (rng.normal(size=(n, d)) + offset).astype(dtype)
+    y = rng.integers(0, 3, size=n)
+    y[rng.random(n) > labelled] = -1
+    y[0] = 1
+    return X, y
+
+
+def assert_matches_oracle(result, expected, share_rtol):
+    np.testing.assert_array_equal(result.labelled, expected.labelled)
+    np.testing.assert_array_equal(result.unlabelled, expected.unlabelled)
+    np.testing.assert_array_equal(result.dominant, expected.dominant)
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    np.testing.assert_allclose(result.share, expected.share, rtol=share_rtol)
+    assert result.scores.dtype == np.int64 and result.dominant.dtype == np.int64
+    assert result.share.dtype == np.float64
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_jobs", THREADS)
+@pytest.mark.parametrize("gamma", [0.4, 1.5, 8.0])
+def test_matches_oracle(rng, dtype, n_jobs, gamma):
+    X, y = random_problem(rng, dtype=dtype)
+    result = major_influence_range(X, y, gamma=gamma, n_jobs=n_jobs)
+    expected = oracle_mir(X, y, gamma)
+    assert_matches_oracle(result, expected, share_rtol=1e-4 if dtype == np.float32 else 1e-9)
+    assert expected.scores.sum() > 0  # the case is not vacuous
+
+
+@pytest.mark.parametrize("shape", [(3000, 40), (1200, 300)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_many_tiles_match_oracle(rng, shape, dtype):
+    """Enough rows and labelled inputs for several tiles in both directions."""
+    X, y = random_problem(rng, n=shape[0], d=shape[1], labelled=0.4, dtype=dtype)
+    gamma = 2.0 / shape[1]
+    result = major_influence_range(X, y, gamma=gamma, n_jobs=2)
+    assert_matches_oracle(result, oracle_mir(X, y, gamma), share_rtol=1e-3)
+
+
+@pytest.mark.parametrize("threshold", [0.2, 0.5, 0.9])
+def test_threshold(rng, threshold):
+    X, y = random_problem(rng)
+    result = major_influence_range(X, y, gamma=0.5, threshold=threshold)
+    assert_matches_oracle(result, oracle_mir(X, y, 0.5, threshold), share_rtol=1e-9)
+
+
+def test_exact_ties_go_to_lower_index_and_half_share_does_not_count():
+    # Labelled inputs at 0, 1, 9 and 0 again (a duplicate).  gamma makes the one at
+    # 9 vanish exactly next to the others.  u = 0.5 is equidistant from 0, 1 and the
+    # duplicate 0: share exactly 1/3; u = 0 is split by the two 0s: share exactly 1/2.
+    X = np.array([[0.0], [1.0], [9.0], [0.0], [0.5], [0.0], [1.0]])
+    y = np.array([0, 1, 0, 1, -1, -1, -1])
+    result = major_influence_range(X, y, gamma=40.0)
+    np.testing.assert_array_equal(result.dominant, [0, 0, 1])
+    np.testing.assert_array_equal(result.share, [1.0 / 3.0, 0.5, 1.0])
+    np.testing.assert_array_equal(result.scores, [0, 1, 0, 0])
+    at_third = major_influence_range(X, y, gamma=40.0, threshold=1.0 / 3.0)
+    np.testing.assert_array_equal(at_third.scores, [1, 1, 0, 0])
+
+
+def test_share_never_underflows():
+    """Rows far from every labelled input keep an exact share (the paper's code drops them)."""
+    X = np.array([[0.0], [1.0], [1000.0], [-1000.0]])
+    y = np.array([0, 1, -1, -1])
+    result = major_influence_range(X, y, gamma=10.0)
+    np.testing.assert_array_equal(result.dominant, [1, 0])
+    np.testing.assert_array_equal(result.share, [1.0, 1.0])
+    np.testing.assert_array_equal(result.scores, [1, 1])
+
+
+def test_no_unlabelled_input_gives_zero_scores(rng):
+    X = rng.normal(size=(10, 3))
+    result = major_influence_range(X, np.arange(10), gamma=1.0)
+    np.testing.assert_array_equal(result.scores, np.zeros(10))
+    assert result.dominant.shape == (0,) and result.share.shape == (0,)
+
+
+def test_single_labelled_input_dominates_everything(rng):
+    X = rng.normal(size=(50, 4))
+    y = np.full(50, -1)
+    y[7] = 3
+    result = major_influence_range(X, y, gamma=1.0)
+    np.testing.assert_array_equal(result.scores, [49])
+    np.testing.assert_array_equal(result.dominant, np.full(49, 7))
+    np.testing.assert_array_equal(result.share, np.ones(49))
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e3, 1e5])
+def test_float32_gives_the_float64_answer(rng, offset):
+    """float32 input: same dominant and scores as the float64 computation on its values."""
+    n, d = 2000, 30
+    centres = rng.normal(size=(40, d))
+    X = (centres[rng.integers(0, 40, n)] + 0.05 * rng.normal(size=(n, d)) + offset)
+    X32 = X.astype(np.float32)
+    X32[1000:1100] = X32[:100]  # exact duplicates of labelled rows: ties
+    y = np.where(rng.random(n) < 0.3, 0, -1)
+    y[:100] = 1
+    gamma = 2.0
+    r32 = major_influence_range(X32, y, gamma=gamma)
+    r64 = major_influence_range(X32.astype(np.float64), y, gamma=gamma)
+    expected = oracle_mir(X32.astype(np.float64), y, gamma)
+    for result in (r32, r64):
+        np.testing.assert_array_equal(result.dominant, expected.dominant)
+        np.testing.assert_array_equal(result.scores, expected.scores)
+    if offset >= 1e5:
+        assert (r32.stage > 0).any()  # the bound did send rows to a finer pass
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_identical_for_every_thread_count(rng, dtype):
+    X, y = random_problem(rng, n=5000, d=50, dtype=dtype)
+    results = [major_influence_range(X, y, gamma=0.05, n_jobs=n) for n in (1, 2, 3, None, -1)]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other.scores, results[0].scores)
+        np.testing.assert_array_equal(other.dominant, results[0].dominant)
+        np.testing.assert_array_equal(other.share, results[0].share)  # bit for bit
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda X: X.tolist(),
+        lambda X: np.asfortranarray(X),
+        lambda X: np.repeat(X, 2, axis=1)[:, ::2],
+        lambda X: np.round(X * 10).astype(np.int64),
+    ],
+    ids=["list", "fortran", "strided", "int64"],
+)
+def test_array_likes(rng, make):
+    X, y = random_problem(rng, n=200, d=5)
+    X_in = make(X)
+    expected = oracle_mir(np.asarray(X_in, dtype=np.float64), y, 0.5)
+    assert_matches_oracle(major_influence_range(X_in, y, gamma=0.5), expected, 1e-9)
+
+
+def test_read_only_input(rng):
+    X, y = random_problem(rng, n=200, d=5, dtype=np.float32)
+    X.setflags(write=False)
+    y.setflags(write=False)
+    assert_matches_oracle(major_influence_range(X, y, gamma=0.5), oracle_mir(X, y, 0.5), 1e-4)
+
+
+@st.composite
+def integer_problems(draw):
+    """Small integer grids: many exact ties and duplicates, exact in every precision."""
+    n = draw(st.integers(2, 40))
+    d = draw(st.integers(1, 5))
+    values = draw(st.lists(st.integers(-3, 3), min_size=n * d, max_size=n * d))
+    scale = draw(st.sampled_from([1.0, 0.25, 8.0]))
+    X = np.array(values, dtype=np.float64).reshape(n, d) * scale
+    labelled = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    y = np.where(labelled, 1, -1)
+    y[draw(st.integers(0, n - 1))] = 0
+    gamma = draw(st.sampled_from([0.01, 0.3, 1.0, 7.0, 60.0]))
+    threshold = draw(st.sampled_from([0.5, 0.3, 0.75, 1.0 / 3.0]))
+    dtype = draw(st.sampled_from([np.float32, np.float64]))
+    return X.astype(dtype), y, gamma, threshold
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(integer_problems())
+def test_property_integer_grids(problem):
+    X, y, gamma, threshold = problem
+    result = major_influence_range(X, y, gamma=gamma, threshold=threshold, n_jobs=2)
+    expected = oracle_mir(X, y, gamma, threshold)
+    assert_matches_oracle(result, expected, share_rtol=1e-5 if X.dtype == np.float32 else 1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 120),
+    d=st.integers(1, 20),
+    fraction=st.floats(0.05, 0.95),
+    gamma=st.floats(1e-3, 50.0),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    seed=st.integers(0, 2**31 - 1),
+)
+def test_property_continuous(n, d, fraction, gamma, dtype, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    y = np.where(rng.random(n) < fraction, 1, -1)
+    y[0] = 0
+    result = major_influence_range(X, y, gamma=gamma)
+    expected = oracle_mir(X, y, gamma)
+    assert_matches_oracle(result, expected, share_rtol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+def test_memory_is_a_few_mb_per_thread(rng):
+    """Besides the O(n) outputs, the call allocates only per-thread tiles."""
+    n, d = 20000, 400
+    X = rng.random((n, d))
+    y = np.where(rng.random(n) < 0.25, 0, -1)
+    major_influence_range(X[:100], y[:100], gamma=0.1)  # warm up imports and caches
+    tracemalloc.start()
+    major_influence_range(X, y, gamma=0.1, n_jobs=2)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    per_row = 8 * 8  # a handful of O(n) int64/float64 arrays
+    per_thread = 7e6  # one unlabelled tile, one labelled tile and their product
+    assert peak < n * per_row + 2 * per_thread, f"peak {peak / 1e6:.1f} MB"
+    assert peak < 0.25 * X.nbytes  # nothing close to a copy of X, let alone U x L
+
+
+def test_build_matches_expectation():
+    """CI builds twice: with OpenMP, and serially (MIR_FAST_EXPECT_SERIAL=1)."""
+    import os
+
+    from mir_fast._threads import effective_n_threads
+
+    if os.environ.get("MIR_FAST_EXPECT_SERIAL") == "1":
+        assert not openmp_enabled()
+        assert effective_n_threads(4) == 1
+    else:
+        assert openmp_enabled()
+        assert effective_n_threads(2) == 2
