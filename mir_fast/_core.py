@@ -46,6 +46,14 @@ UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 TILE_ROWS = 256
 #: Bytes of labelled rows a thread gathers per tile (sets the labelled tile height).
 LABELLED_TILE_BYTES = 4 << 20
+#: Bytes of the CSR kernel's product tile (a few unlabelled rows x all labelled rows).
+CSR_PRODUCT_TILE_BYTES = 1 << 20
+#: One scattered multiply-add of the CSR kernel costs about this many GEMM flops
+#: (measured here: ~1.3 ns per scattered pair, ~16 GFLOP/s per core for the thin
+#: dgemm of the head, whose inner dimension is only a few dozen features).
+SCATTER_COST_IN_FLOPS = 20
+#: Candidate numbers of dense head features for the CSR kernel.
+HEAD_SIZES = (0, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 #: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
 FLOAT32_MAX_SQ_NORM = 1e36
 
@@ -75,6 +83,12 @@ def tile_rows(n_rows):
         return TILE_ROWS
     per_tile = -(-n_rows // 8)
     return int(max(16, -(-per_tile // 16) * 16))
+
+
+def csr_tile_rows(n_rows, n_labelled):
+    """Unlabelled rows per CSR tile: about CSR_PRODUCT_TILE_BYTES of products, 4..64."""
+    height = min(max(CSR_PRODUCT_TILE_BYTES // (8 * n_labelled), 4), 64)
+    return int(min(height, tile_rows(n_rows)))
 
 
 def tile_labelled(n_features, itemsize, n_labelled):
@@ -158,20 +172,56 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads):
 
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))
-        dwork = np.empty((n_threads, n_labelled + 4))
+        dwork = np.empty((n_threads, 2 * n_labelled + 4))
         _exact.exact_dense(X, labelled, rows[pending], gamma, dwork, n_threads,
                            best, dmin, dsecond, ssum)
         _store(fold, pending, len(work_dtypes), best, dmin, ssum)
     return fold
 
 
-def labelled_transpose(X, labelled):
-    """Feature-major copy of the labelled rows: (indptr, positions, -2 * values)."""
-    by_feature = X[labelled].tocsc()
+def choose_head_features(count_labelled, count_rows, n_labelled, n_rows):
+    """Features to treat densely in the CSR kernel: the cheapest head by a cost model.
+
+    Scattering feature ``f`` costs one read-modify-write for each of the
+    ``count_rows[f] * count_labelled[f]`` matching pairs; treating ``h`` features
+    densely costs ``2 n_rows n_labelled h`` GEMM flops instead, whichever they are.
+    So the head is the ``h`` features with the most matching pairs, and
+    ``SCATTER_COST_IN_FLOPS`` converts one cost into the other to choose ``h``.
+    """
+    pair_counts = count_labelled * count_rows
+    order = np.argsort(-pair_counts, kind="stable")
+    pairs = np.cumsum(pair_counts[order])
+    total = pairs[-1] if len(pairs) else 0
+    sizes = [h for h in HEAD_SIZES if h <= len(order)]
+
+    def cost(h):
+        covered = pairs[h - 1] if h else 0
+        return SCATTER_COST_IN_FLOPS * (total - covered) + 2.0 * n_rows * n_labelled * h
+
+    best = min(sizes, key=cost)
+    return np.sort(order[:best])
+
+
+def split_labelled(X, labelled, rows):
+    """Dense head and feature-major tail of the labelled rows (see ``_sparse``)."""
+    n_features = X.shape[1]
+    X_lab = X[labelled]
+    count_labelled = np.bincount(X_lab.indices, minlength=n_features).astype(np.int64)
+    count_rows = np.bincount(X[rows].indices, minlength=n_features).astype(np.int64)
+    head = choose_head_features(count_labelled, count_rows, len(labelled), len(rows))
+    head_slot = np.full(n_features, -1, dtype=np.int32)
+    head_slot[head] = np.arange(len(head), dtype=np.int32)
+    lab_head = np.ascontiguousarray(X_lab[:, head].toarray(), dtype=np.float64)
+    tail = X_lab.copy()
+    tail.data[head_slot[tail.indices] >= 0] = 0
+    tail.eliminate_zeros()
+    by_feature = tail.tocsc()
     by_feature.sort_indices()
     return (
+        head_slot,
+        lab_head,
         by_feature.indptr.astype(np.int64),
-        by_feature.indices.astype(np.int64),
+        by_feature.indices.astype(np.int32),
         -2.0 * by_feature.data.astype(np.float64),
     )
 
@@ -187,22 +237,27 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
     max_sq_norm = max(norm_lab.max(), norm_rows.max(initial=0.0))
     if not np.isfinite(max_sq_norm):
         raise ValueError("X has values too large: squared distances overflow float64")
-    lab_ptr, lab_pos, lab_val = labelled_transpose(X, labelled)
+    if len(rows) == 0:
+        return fold
+    head_slot, lab_head, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, rows)
+    n_head = lab_head.shape[1]
     best, dmin, dsecond, ssum = _outputs(len(rows))
-    dwork = np.zeros((n_threads, 2 * n_labelled + 4))
-    _sparse.fold_csr(X.data, X.indices, X.indptr, rows, lab_ptr, lab_pos, lab_val, norm_lab,
-                     norm_rows, gamma, dwork, n_threads, best, dmin, dsecond, ssum)
-    del dwork, lab_ptr, lab_pos, lab_val
+    height = csr_tile_rows(len(rows), n_labelled)
+    work = np.empty((n_threads, height * (n_head + n_labelled) + n_labelled))
+    _sparse.fold_csr(X.data, X.indices, X.indptr, rows, head_slot, lab_head, tail_ptr,
+                     tail_pos, tail_val, norm_lab, norm_rows, gamma, height, work,
+                     n_threads, best, dmin, dsecond, ssum)
+    del work, head_slot, lab_head, tail_ptr, tail_pos, tail_val
     positions = np.arange(len(rows))
     _store(fold, positions, 0, best, dmin, ssum)
     nnz = np.diff(X.indptr)
-    terms = np.maximum(nnz[rows], nnz[labelled].max())
+    terms = n_head + np.maximum(nnz[rows], nnz[labelled].max())
     unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
                             UNIT_ROUNDOFF[np.dtype(np.float64)], gamma, threshold, n_labelled)
     pending = positions[unsure]
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))
-        dwork = np.empty((n_threads, n_labelled + 4))
+        dwork = np.empty((n_threads, 2 * n_labelled + 4))
         _exact.exact_csr(X.data, X.indices, X.indptr, labelled, rows[pending], gamma, dwork,
                          n_threads, best, dmin, dsecond, ssum)
         _store(fold, pending, 1, best, dmin, ssum)

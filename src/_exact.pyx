@@ -1,11 +1,17 @@
 """The exact re-check: rows whose decision the fast kernels cannot certify.
 
-Here every squared distance is computed straight from its definition,
-``sum_k (u_k - l_k)^2`` in double precision from the input values (no expansion,
-no centring), so exact ties (duplicate inputs, symmetric points) stay exact ties
-and go to the lower index.  The share is then folded over all labelled rows in
-one tile.  Cost: O(l * d) per dense row, O(l * (nnz_u + nnz_l)) per sparse row;
-it only runs on the few rows the error bound flags.
+Every squared distance is first computed from its definition,
+``sum_k (u_k - l_k)^2``, in double precision from the input values (no expansion,
+no centring).  The labelled rows within that sum's rounding error of the nearest
+one are then recomputed in double-double (``mir_dd_add_sq_diff``): distances that
+are equal in exact arithmetic (duplicates, symmetric points) come out equal, and
+the lower index wins.  Finally every weight is folded relative to the winner,
+
+    s = sum_l exp(-gamma * delta_l),   delta_l = d_l - d_min  (double-double for the
+                                        candidates, so exact ties give exactly 1).
+
+Cost: O(l * d) per dense row, O(l * (nnz_u + nnz_l)) per sparse row; it only runs
+on the few rows that the error bound flags.
 """
 
 from cython.parallel cimport prange
@@ -13,9 +19,13 @@ from libc.stdint cimport int32_t, int64_t
 
 from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
+    mir_dd_add_sq_diff,
+    mir_dd_normalise,
     mir_fold_distances,
     mir_min,
     mir_row_state,
+    mir_sqdist_dd_f32,
+    mir_sqdist_dd_f64,
     mir_sqdist_f32,
     mir_sqdist_f64,
     mir_state_init,
@@ -29,12 +39,75 @@ ctypedef fused index_t:
     int32_t
     int64_t
 
+# Relative error of a double sum of k squares is below (k + 2) 2^-53; candidates are
+# taken within twice a generous version of that.
+cdef double CANDIDATE_SLACK = 2.0 ** -50
 
-cdef inline void store(mir_row_state *st, int64_t *best, double *dmin,
-                       double *dsecond, double *ssum) noexcept nogil:
+
+cdef inline double dense_dd(const data_t *X, int64_t d, int64_t r, int64_t l,
+                            double *lo) noexcept nogil:
+    if data_t is float:
+        return mir_sqdist_dd_f32(X + r * d, X + l * d, d, lo)
+    else:
+        return mir_sqdist_dd_f64(X + r * d, X + l * d, d, lo)
+
+
+cdef double sparse_sqdist(const data_t *data, const index_t *indices, int64_t a0,
+                          int64_t a1, int64_t b0, int64_t b1, double *lo) noexcept nogil:
+    """||a - b||^2 of two CSR rows (sorted, unique indices); double-double if lo != NULL."""
+    cdef double s = 0.0, c = 0.0, x, y, diff
+    while a0 < a1 or b0 < b1:
+        if b0 >= b1 or (a0 < a1 and indices[a0] < indices[b0]):
+            x = data[a0]
+            y = 0.0
+            a0 += 1
+        elif a0 >= a1 or indices[b0] < indices[a0]:
+            x = 0.0
+            y = data[b0]
+            b0 += 1
+        else:
+            x = data[a0]
+            y = data[b0]
+            a0 += 1
+            b0 += 1
+        if lo != NULL:
+            mir_dd_add_sq_diff(x, y, &s, &c)
+        else:
+            diff = x - y
+            s += diff * diff
+    if lo != NULL:
+        return mir_dd_normalise(s, c, lo)
+    return s
+
+
+cdef void settle(double *dist, double *lo, int64_t n_lab, double gamma,
+                 mir_row_state *st, int64_t *best, double *dmin, double *dsecond,
+                 double *ssum) noexcept nogil:
+    """Pick the nearest candidate and fold every weight relative to it.
+
+    Candidates hold double-double distances ``dist[j] + lo[j]``; the other rows
+    hold ``lo[j] = NaN`` and a plain double distance.
+    """
+    cdef int64_t j, arg = -1
+    cdef double hi_best = 0.0, lo_best = 0.0, delta
+    for j in range(n_lab):
+        if lo[j] == lo[j] and (arg < 0 or dist[j] < hi_best or
+                               (dist[j] == hi_best and lo[j] < lo_best)):
+            arg = j
+            hi_best = dist[j]
+            lo_best = lo[j]
+    for j in range(n_lab):
+        if lo[j] == lo[j]:
+            delta = (dist[j] - hi_best) + (lo[j] - lo_best)
+        else:
+            delta = dist[j] - hi_best
+        dist[j] = delta if delta > 0.0 else 0.0
+    dist[arg] = 0.0
+    mir_state_init(st)
+    mir_fold_distances(dist, n_lab, 0.0, gamma, 0, st)
     best[0] = st.i
-    dmin[0] = st.m
-    dsecond[0] = st.m2
+    dmin[0] = hi_best + lo_best
+    dsecond[0] = hi_best + lo_best + st.m2
     ssum[0] = st.s
 
 
@@ -42,54 +115,35 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
                 const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
                 int n_threads, int64_t[::1] best, double[::1] dmin,
                 double[::1] dsecond, double[::1] ssum):
-    """Exact (min, argmin, second min, sum) for dense ``rows``.
+    """Exact (argmin, min, second min, sum) for dense ``rows``.
 
-    ``dwork`` is n_threads x (l + 4): each thread's distances and row state.
+    ``dwork`` is n_threads x (2 l + 4): distances, double-double tails, row state.
     """
     cdef int64_t i, j, r, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef int64_t d = X.shape[1]
     cdef double *dist
-    cdef mir_row_state *st
+    cdef double *lo
+    cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
-            st = <mir_row_state *>(dist + n_lab)
+            lo = dist + n_lab
             r = rows[i]
             for j in range(n_lab):
                 if data_t is float:
                     dist[j] = mir_sqdist_f32(&X[r, 0], &X[labelled[j], 0], d)
                 else:
                     dist[j] = mir_sqdist_f64(&X[r, 0], &X[labelled[j], 0], d)
-            mir_state_init(st)
-            mir_fold_distances(dist, n_lab, mir_min(dist, n_lab), gamma, 0, st)
-            store(st, &best[i], &dmin[i], &dsecond[i], &ssum[i])
-
-
-cdef double sparse_sqdist(const data_t *data, const index_t *indices,
-                          int64_t a0, int64_t a1, int64_t b0, int64_t b1) noexcept nogil:
-    """||a - b||^2 of two CSR rows with sorted, unique column indices."""
-    cdef double acc = 0.0, diff
-    while a0 < a1 and b0 < b1:
-        if indices[a0] == indices[b0]:
-            diff = <double>data[a0] - <double>data[b0]
-            a0 += 1
-            b0 += 1
-        elif indices[a0] < indices[b0]:
-            diff = data[a0]
-            a0 += 1
-        else:
-            diff = data[b0]
-            b0 += 1
-        acc += diff * diff
-    while a0 < a1:
-        acc += <double>data[a0] * <double>data[a0]
-        a0 += 1
-    while b0 < b1:
-        acc += <double>data[b0] * <double>data[b0]
-        b0 += 1
-    return acc
+            cutoff = mir_min(dist, n_lab) * (1.0 + (d + 4) * CANDIDATE_SLACK)
+            for j in range(n_lab):
+                if dist[j] <= cutoff:
+                    dist[j] = dense_dd(&X[0, 0], d, r, labelled[j], &lo[j])
+                else:
+                    lo[j] = nan
+            settle(dist, lo, n_lab, gamma, <mir_row_state *>(lo + n_lab),
+                   &best[i], &dmin[i], &dsecond[i], &ssum[i])
 
 
 def exact_csr(const data_t[::1] data, const index_t[::1] indices,
@@ -97,24 +151,34 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
               const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
               int n_threads, int64_t[::1] best, double[::1] dmin,
               double[::1] dsecond, double[::1] ssum):
-    """Exact (min, argmin, second min, sum) for CSR ``rows`` (canonical format).
+    """Exact (argmin, min, second min, sum) for CSR ``rows`` (canonical format).
 
-    ``dwork`` is n_threads x (l + 4): each thread's distances and row state.
+    ``dwork`` is n_threads x (2 l + 4): distances, double-double tails, row state.
     """
-    cdef int64_t i, j, r, l, n_rows = rows.shape[0], n_lab = labelled.shape[0]
+    cdef int64_t i, j, r, l, n_terms, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef double *dist
-    cdef mir_row_state *st
+    cdef double *lo
+    cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
-            st = <mir_row_state *>(dist + n_lab)
+            lo = dist + n_lab
             r = rows[i]
+            n_terms = 0
             for j in range(n_lab):
                 l = labelled[j]
                 dist[j] = sparse_sqdist(&data[0], &indices[0], indptr[r], indptr[r + 1],
-                                        indptr[l], indptr[l + 1])
-            mir_state_init(st)
-            mir_fold_distances(dist, n_lab, mir_min(dist, n_lab), gamma, 0, st)
-            store(st, &best[i], &dmin[i], &dsecond[i], &ssum[i])
+                                        indptr[l], indptr[l + 1], NULL)
+                n_terms = max(n_terms, indptr[r + 1] - indptr[r] + indptr[l + 1] - indptr[l])
+            cutoff = mir_min(dist, n_lab) * (1.0 + (n_terms + 4) * CANDIDATE_SLACK)
+            for j in range(n_lab):
+                l = labelled[j]
+                if dist[j] <= cutoff:
+                    dist[j] = sparse_sqdist(&data[0], &indices[0], indptr[r], indptr[r + 1],
+                                            indptr[l], indptr[l + 1], &lo[j])
+                else:
+                    lo[j] = nan
+            settle(dist, lo, n_lab, gamma, <mir_row_state *>(lo + n_lab),
+                   &best[i], &dmin[i], &dsecond[i], &ssum[i])

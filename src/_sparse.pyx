@@ -1,27 +1,38 @@
 """The CSR MIR kernel: sparse rows, never densified.
 
-The labelled rows are given feature-major (``lab_ptr``, ``lab_pos``, ``lab_val``:
-for feature ``f`` the labelled positions holding it and ``-2`` times their values,
-i.e. the transpose of X_L, built once, O(nnz_L)).  For each unlabelled row ``u``
-the products are scattered into a dense per-thread accumulator over the labelled
-rows,
+The dot products ``<u, l>`` of a tile of unlabelled rows with a tile of labelled
+rows are produced in two parts, then folded by the same row reduction as the
+dense kernel (``mir_rowfold.h``):
 
-    acc[j] = sum_{f in u} u_f * (-2 l_jf) = -2 <u, l_j>,
+* head: the ``n_head`` features most frequent among the labelled rows are stored
+  densely for the labelled rows (``lab_head``, l x n_head) and gathered densely for
+  the unlabelled tile, and one BLAS GEMM gives their part of ``-2 <u, l>``;
+* tail: every other feature is scattered, row by row, into the same product row:
+  for each non-zero ``u_f`` and each labelled row ``j`` holding ``f`` (the
+  transpose of X_L restricted to the tail), ``g[j] += u_f * (-2 l_jf)``.
 
-which then becomes the distances ``||u||^2 + ||l_j||^2 + acc[j]`` and is folded
-in one tile by the same row reduction as the dense kernel (``mir_rowfold.h``),
-resetting the accumulator on the way.  Everything is accumulated in double.
+A tile is a few unlabelled rows against all labelled rows (one product row is
+l doubles, and stays in cache while it is scattered into and folded).
 
-Extra memory: the transpose of X_L plus 2 l doubles per thread.  OpenMP runs over
-blocks of unlabelled rows; each row's result is independent of the thread count.
+Text data follow Zipf's law: a few terms occur in most documents, and scattering
+them costs one read-modify-write per matching pair, far more than a small dense
+GEMM.  The caller picks ``n_head`` (possibly 0) from the feature counts.
+Everything is computed in double.
+
+Extra memory: the transpose of the tail of X_L and the dense head of X_L, plus a
+dense head block and a product tile per thread.  OpenMP runs over tiles of
+unlabelled rows whose bounds do not depend on the thread count.
 """
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
 
 from _openmp_shim cimport mir_omp_thread_id
+from libc.string cimport memset
+from scipy.linalg.cython_blas cimport dgemm
+
 from mir_rowfold cimport (
-    mir_expand_reset,
+    mir_expand_f64,
     mir_fold_distances,
     mir_row_state,
     mir_state_init,
@@ -51,41 +62,89 @@ def row_sq_norms(const data_t[::1] data, const index_t[::1] indptr,
             out[i] = acc
 
 
-def fold_csr(const data_t[::1] data, const index_t[::1] indices,
-             const index_t[::1] indptr, const int64_t[::1] rows,
-             const int64_t[::1] lab_ptr, const int64_t[::1] lab_pos,
-             const double[::1] lab_val, const double[::1] norm_lab,
-             const double[::1] norm_rows, double gamma, double[:, ::1] dwork,
-             int n_threads, int64_t[::1] best, double[::1] dmin,
-             double[::1] dsecond, double[::1] ssum):
-    """Fused reduction of CSR ``rows`` against the labelled rows.
-
-    ``dwork`` is n_threads x (2 l + 4) and its first l columns must be zero on
-    entry (the accumulator, reset after every row); then the distances and the
-    row state.  Outputs as for the dense kernel.
-    """
-    cdef int64_t i, p, q, f, r, n_rows = rows.shape[0], n_lab = norm_lab.shape[0]
+cdef void csr_tile(const data_t *data, const index_t *indices, const index_t *indptr,
+                   const int64_t *rows, int64_t n_u, const int32_t *head_slot,
+                   int n_head, const double *lab_head, const int64_t *tail_ptr,
+                   const int32_t *tail_pos, const double *tail_val,
+                   const double *norm_lab, int64_t n_lab, const double *norm_rows,
+                   double gamma, double *uhead, double *g, double *dist,
+                   int64_t *best, double *dmin, double *dsecond,
+                   double *ssum) noexcept nogil:
+    """Reduce one tile of unlabelled CSR rows against all labelled rows at once."""
+    cdef int64_t i, p, q, f, slot
     cdef double v, tile_min
     cdef double *acc
+    cdef mir_row_state state
+    cdef char transa = b'T'
+    cdef char transb = b'N'
+    cdef double alpha = -2.0
+    cdef double beta = 0.0
+    cdef int m, n, k
+    memset(uhead, 0, n_u * n_head * sizeof(double))
+    for i in range(n_u):
+        for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            slot = head_slot[indices[p]]
+            if slot >= 0:
+                uhead[i * n_head + slot] = data[p]
+    if n_head > 0:
+        m = <int>n_lab
+        n = <int>n_u
+        k = n_head
+        dgemm(&transa, &transb, &m, &n, &k, &alpha, <double *>lab_head, &k, uhead, &k,
+              &beta, g, &m)
+    else:
+        memset(g, 0, n_u * n_lab * sizeof(double))
+    for i in range(n_u):
+        acc = g + i * n_lab
+        for p in range(indptr[rows[i]], indptr[rows[i] + 1]):
+            f = indices[p]
+            v = data[p]
+            for q in range(tail_ptr[f], tail_ptr[f + 1]):
+                acc[tail_pos[q]] += v * tail_val[q]
+        tile_min = mir_expand_f64(acc, norm_lab, n_lab, norm_rows[i], dist)
+        mir_state_init(&state)
+        mir_fold_distances(dist, n_lab, tile_min, gamma, 0, &state)
+        best[i] = state.i
+        dmin[i] = state.m
+        dsecond[i] = state.m2
+        ssum[i] = state.s
+
+
+def fold_csr(const data_t[::1] data, const index_t[::1] indices,
+             const index_t[::1] indptr, const int64_t[::1] rows,
+             const int32_t[::1] head_slot, const double[:, ::1] lab_head,
+             const int64_t[::1] tail_ptr, const int32_t[::1] tail_pos,
+             const double[::1] tail_val, const double[::1] norm_lab,
+             const double[::1] norm_rows, double gamma, int64_t tile_rows,
+             double[:, ::1] work, int n_threads,
+             int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
+             double[::1] ssum):
+    """Fused reduction of CSR ``rows`` against the labelled rows.
+
+    ``head_slot[f]`` is the column of feature ``f`` in ``lab_head`` (l x n_head,
+    the labelled rows' head features, dense), or -1 for a tail feature, whose
+    labelled entries are ``tail_pos`` / ``tail_val`` (``-2`` times the values)
+    from ``tail_ptr[f]`` to ``tail_ptr[f + 1]``.  ``work`` is n_threads x
+    (tile_rows * (n_head + l) + l).
+    Outputs as for the dense kernel; ``norm_rows`` are the rows' squared norms.
+    """
+    cdef int64_t n_rows = rows.shape[0], n_lab = norm_lab.shape[0]
+    cdef int n_head = lab_head.shape[1]
+    cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
+    cdef int64_t t, r0, n_u
+    cdef double *uhead
+    cdef double *g
     cdef double *dist
-    cdef mir_row_state *st
     if n_rows == 0:
         return
     with nogil:
-        for i in prange(n_rows, num_threads=n_threads, schedule='dynamic', chunksize=64):
-            acc = &dwork[mir_omp_thread_id(), 0]
-            dist = acc + n_lab
-            st = <mir_row_state *>(dist + n_lab)
-            r = rows[i]
-            for p in range(indptr[r], indptr[r + 1]):
-                f = indices[p]
-                v = data[p]
-                for q in range(lab_ptr[f], lab_ptr[f + 1]):
-                    acc[lab_pos[q]] += v * lab_val[q]
-            tile_min = mir_expand_reset(acc, &norm_lab[0], n_lab, norm_rows[i], dist)
-            mir_state_init(st)
-            mir_fold_distances(dist, n_lab, tile_min, gamma, 0, st)
-            best[i] = st.i
-            dmin[i] = st.m
-            dsecond[i] = st.m2
-            ssum[i] = st.s
+        for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
+            uhead = &work[mir_omp_thread_id(), 0]
+            g = uhead + tile_rows * n_head
+            dist = g + tile_rows * n_lab
+            r0 = t * tile_rows
+            n_u = min(tile_rows, n_rows - r0)
+            csr_tile(&data[0], &indices[0], &indptr[0], &rows[r0], n_u, &head_slot[0],
+                     n_head, &lab_head[0, 0], &tail_ptr[0], &tail_pos[0], &tail_val[0],
+                     &norm_lab[0], n_lab, &norm_rows[r0], gamma, uhead, g, dist,
+                     &best[r0], &dmin[r0], &dsecond[r0], &ssum[r0])

@@ -180,24 +180,6 @@ MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, doubl
 MIR_DEFINE_EXPAND(mir_expand_f32, float)
 MIR_DEFINE_EXPAND(mir_expand_f64, double)
 
-/* As mir_expand_f64, then zero g (the CSR kernel's dense accumulator) for the next row. */
-MIR_MULTIVERSION
-MIR_STATIC double mir_expand_reset(double *restrict g, const double *restrict norm_l,
-                                   int64_t n, double norm_u, double *restrict dist)
-{
-    double tile_min = INFINITY;
-    int64_t j;
-#pragma omp simd reduction(min : tile_min)
-    for (j = 0; j < n; ++j) {
-        double d = norm_u + norm_l[j] + g[j];
-        d = d > 0.0 ? d : 0.0;
-        dist[j] = d;
-        tile_min = d < tile_min ? d : tile_min;
-        g[j] = 0.0;
-    }
-    return tile_min;
-}
-
 /* Squared Euclidean distance of two dense rows, accumulated in double. */
 #define MIR_DEFINE_SQDIST(NAME, XTYPE)                                                 \
     MIR_MULTIVERSION                                                                   \
@@ -215,6 +197,46 @@ MIR_STATIC double mir_expand_reset(double *restrict g, const double *restrict no
 
 MIR_DEFINE_SQDIST(mir_sqdist_f32, float)
 MIR_DEFINE_SQDIST(mir_sqdist_f64, double)
+
+/*
+ * Double-double accumulation for the exact pass: (*s, *c) += (x - y)^2 with the
+ * difference (TwoSum), its square (FMA) and the sum (TwoSum) all carried to about
+ * 2^-106, so that distances equal in exact arithmetic (a duplicate, or a symmetric
+ * point whose terms come in another order) come out equal.
+ */
+MIR_INLINE void mir_dd_add_sq_diff(double x, double y, double *s, double *c)
+{
+    double diff = x - y;
+    double back = diff - x;
+    double diff_lo = (x - (diff - back)) + (-y - back);
+    double sq = diff * diff;
+    double sq_lo = fma(diff, diff, -sq) + diff_lo * (2.0 * diff + diff_lo);
+    double t = *s + sq;
+    double z = t - *s;
+    *c += ((*s - (t - z)) + (sq - z)) + sq_lo;
+    *s = t;
+}
+
+/* Normalise (s, c) to hi + lo with |lo| <= ulp(hi) / 2. */
+MIR_INLINE double mir_dd_normalise(double s, double c, double *lo)
+{
+    double hi = s + c;
+    *lo = c - (hi - s);
+    return hi;
+}
+
+#define MIR_DEFINE_SQDIST_DD(NAME, XTYPE)                                              \
+    MIR_STATIC double NAME(const XTYPE *a, const XTYPE *b, int64_t d, double *lo)     \
+    {                                                                                  \
+        double s = 0.0, c = 0.0;                                                       \
+        int64_t k;                                                                     \
+        for (k = 0; k < d; ++k)                                                        \
+            mir_dd_add_sq_diff((double)a[k], (double)b[k], &s, &c);                    \
+        return mir_dd_normalise(s, c, lo);                                             \
+    }
+
+MIR_DEFINE_SQDIST_DD(mir_sqdist_dd_f32, float)
+MIR_DEFINE_SQDIST_DD(mir_sqdist_dd_f64, double)
 
 /* out[k] = x[k] - mean[k], rounded to the work precision (the dense kernel's gather). */
 #define MIR_DEFINE_CENTRE(NAME, XTYPE, WTYPE)                                          \

@@ -16,10 +16,12 @@ cdef extern from "mir_rowfold.h" nogil:
                           double norm_u, double *dist)
     double mir_expand_f64(const double *g, const double *norm_l, int64_t n,
                           double norm_u, double *dist)
-    double mir_expand_reset(double *g, const double *norm_l, int64_t n,
-                            double norm_u, double *dist)
     double mir_sqdist_f32(const float *a, const float *b, int64_t d)
     double mir_sqdist_f64(const double *a, const double *b, int64_t d)
+    void mir_dd_add_sq_diff(double x, double y, double *s, double *c)
+    double mir_dd_normalise(double s, double c, double *lo)
+    double mir_sqdist_dd_f32(const float *a, const float *b, int64_t d, double *lo)
+    double mir_sqdist_dd_f64(const double *a, const double *b, int64_t d, double *lo)
     void mir_centre_f32_f32(const float *x, const float *mean, int64_t d, float *out)
     void mir_centre_f32_f64(const float *x, const double *mean, int64_t d, double *out)
     void mir_centre_f64_f64(const double *x, const double *mean, int64_t d, double *out)

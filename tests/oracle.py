@@ -6,6 +6,7 @@ differences (no norm expansion), weights in the stable form
 """
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,7 +25,39 @@ def sq_distances(A, B):
     """||a - b||^2 for every pair, by direct differences, in float64."""
     A = np.asarray(A, dtype=np.float64)
     B = np.asarray(B, dtype=np.float64)
-    return ((A[:, None, :] - B[None, :, :]) ** 2).sum(axis=2)
+    chunk = max(1, int(2e7 // max(1, B.shape[0] * B.shape[1])))
+    return np.concatenate(
+        [((A[i : i + chunk, None, :] - B[None, :, :]) ** 2).sum(axis=2)
+         for i in range(0, len(A), chunk)]
+    )
+
+
+def exact_sq_distances(A, B):
+    """||a - b||^2 in exact rational arithmetic on the float values (small inputs only)."""
+    A = [[Fraction(float(v)) for v in row] for row in np.asarray(A, dtype=np.float64)]
+    B = [[Fraction(float(v)) for v in row] for row in np.asarray(B, dtype=np.float64)]
+    return [[sum((x - z) ** 2 for x, z in zip(a, b)) for b in B] for a in A]
+
+
+def oracle_mir_exact(X, y, gamma, threshold=0.5):
+    """As oracle_mir, with distances in exact arithmetic: ties are true ties."""
+    X = X.toarray() if sp.issparse(X) else np.asarray(X)
+    y = np.asarray(y)
+    labelled = np.flatnonzero(y != -1)
+    unlabelled = np.flatnonzero(y == -1)
+    scores = np.zeros(len(labelled), dtype=np.int64)
+    D = exact_sq_distances(X[unlabelled], X[labelled])
+    dominant, share = [], []
+    for row in D:
+        d_min = min(row)
+        position = row.index(d_min)  # first occurrence: the lower index
+        s = sum(np.exp(-gamma * float(d - d_min)) for d in row)
+        dominant.append(labelled[position])
+        share.append(1.0 / s)
+        if 1.0 / s > threshold:
+            scores[position] += 1
+    return OracleResult(labelled, unlabelled, scores, np.array(dominant, dtype=np.int64),
+                        np.array(share))
 
 
 def oracle_mir(X, y, gamma, threshold=0.5):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import oracle_mir
+from oracle import oracle_mir, oracle_mir_exact
 
 from mir_fast import major_influence_range
 from mir_fast._openmp import openmp_enabled
@@ -72,6 +72,18 @@ def test_exact_ties_go_to_lower_index_and_half_share_does_not_count():
     np.testing.assert_array_equal(result.scores, [0, 1, 0, 0])
     at_third = major_influence_range(X, y, gamma=40.0, threshold=1.0 / 3.0)
     np.testing.assert_array_equal(at_third.scores, [1, 1, 0, 0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_symmetric_ties_in_decimal_data(rng, dtype):
+    """Points mirrored about u tie exactly although their terms come in another order."""
+    base = np.round(rng.normal(size=(40, 6)), 1)
+    mirrored = base[:, ::-1]  # u = 0 below: same distance, terms reversed
+    X = np.vstack([base, mirrored, np.zeros((3, 6)), base[:5] + 0.1]).astype(dtype)
+    y = np.r_[np.zeros(40), np.ones(40), -np.ones(8)].astype(int)
+    expected = oracle_mir_exact(X, y, 0.7)
+    result = major_influence_range(X, y, gamma=0.7)
+    assert_matches_oracle(result, expected, share_rtol=1e-5 if dtype == np.float32 else 1e-12)
 
 
 def test_share_never_underflows():
