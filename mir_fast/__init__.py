@@ -6,12 +6,24 @@ OpenMP-parallel, memory-streaming pass over dense or CSR data.
 """
 
 from ._config import show_config
-from .influence import MajorInfluenceRange, MIRResult, major_influence_range
+from .attack import MIRLabelFlipAttack, labels_to_recheck, poison_labels
+from .influence import (
+    DegenerateGammaWarning,
+    MajorInfluenceRange,
+    MIRResult,
+    auto_gamma,
+    major_influence_range,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DegenerateGammaWarning",
+    "MIRLabelFlipAttack",
     "MIRResult",
+    "auto_gamma",
+    "labels_to_recheck",
+    "poison_labels",
     "MajorInfluenceRange",
     "major_influence_range",
     "show_config",

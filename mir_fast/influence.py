@@ -13,6 +13,7 @@ influencer of u).  Row normalisation of W cancels in the share, so only the
 unlabelled x labelled block of W matters, and it is never stored.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +41,8 @@ class MIRResult:
         labelled input (the nearest; the lower index on ties).
     share : ndarray of float64, shape (n_unlabelled,)
         That input's share of the labelled influence, in (0, 1].
+    distance : ndarray of float64, shape (n_unlabelled,)
+        Squared Euclidean distance to that input.
     gamma, threshold : float
         The RBF width and the share an input must exceed to count.
     stage : ndarray of int8, shape (n_unlabelled,)
@@ -52,9 +55,10 @@ class MIRResult:
     unlabelled: np.ndarray
     dominant: np.ndarray
     share: np.ndarray
-    gamma: float
-    threshold: float
-    stage: np.ndarray = field(repr=False)
+    distance: np.ndarray = field(repr=False)
+    gamma: float = field(kw_only=True)
+    threshold: float = field(kw_only=True)
+    stage: np.ndarray = field(repr=False, kw_only=True)
 
     @property
     def counted(self):
@@ -76,6 +80,89 @@ class MIRResult:
         )
 
 
+class DegenerateGammaWarning(UserWarning):
+    """gamma makes MIR uninformative: every share is ~1, or almost none exceeds the threshold."""
+
+
+#: Unlabelled rows sampled (seeded) to choose gamma="auto".
+AUTO_GAMMA_SAMPLE = 2000
+
+
+def auto_gamma(X, y, *, threshold=0.5, n_jobs=None):
+    """The gamma at which half of the unlabelled inputs have a major influencer.
+
+    MIR is informative when some unlabelled inputs are dominated by one labelled
+    input and others are contested.  Every share grows with gamma, so the median
+    share does too; ``auto_gamma`` finds by bisection (on log gamma) the gamma whose
+    median share equals ``threshold``, over a seeded sample of at most
+    ``AUTO_GAMMA_SAMPLE`` unlabelled inputs.  If that share cannot be reached (more
+    than half the inputs are exact ties) the largest gamma tried is returned.
+    """
+    X, is_sparse = check_features(X)
+    unlabelled_rows = unlabelled_mask(y, X.shape[0])
+    labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
+    unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
+    with single_threaded_blas():
+        return _auto_gamma(_core.fold_csr if is_sparse else _core.fold_dense, X, labelled,
+                           unlabelled, check_threshold(threshold), effective_n_threads(n_jobs))
+
+
+def _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads):
+    if len(unlabelled) == 0 or len(labelled) == 1:
+        return 1.0
+    sample = unlabelled
+    if len(unlabelled) > AUTO_GAMMA_SAMPLE:
+        rng = np.random.RandomState(0)
+        sample = np.sort(rng.choice(unlabelled, AUTO_GAMMA_SAMPLE, replace=False))
+
+    def median_share(gamma):
+        fold = fold_rows(X, labelled, sample, gamma, threshold, n_threads)
+        return float(np.median(1.0 / fold.weight_sum)), fold.d_min
+
+    _, d_min = median_share(1.0)
+    positive = d_min[d_min > 0]
+    gamma = 1.0 / float(np.median(positive)) if len(positive) else 1.0
+    low, high = gamma, gamma
+    for _ in range(20):
+        if median_share(low)[0] <= threshold:
+            break
+        low /= 4.0
+    for _ in range(20):
+        if median_share(high)[0] > threshold:
+            break
+        high *= 4.0
+    else:
+        return high
+    for _ in range(24):
+        middle = float(np.sqrt(low * high))
+        if median_share(middle)[0] > threshold:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _warn_if_degenerate(result):
+    n_unlabelled = len(result.unlabelled)
+    if n_unlabelled < 20 or len(result.labelled) < 2:
+        return
+    suggestion = "gamma='auto' makes half of the unlabelled inputs dominated"
+    if np.mean(result.share > 0.99) > 0.95:
+        warnings.warn(
+            f"gamma={result.gamma:g} is so large that {np.mean(result.share > 0.99):.0%} of "
+            "the unlabelled inputs give over 99% of their labelled influence to one input: "
+            f"MIR reduces to nearest-neighbour counts. Try a smaller gamma ({suggestion}).",
+            DegenerateGammaWarning, stacklevel=3,
+        )
+    elif np.mean(result.counted) < 0.05:
+        warnings.warn(
+            f"gamma={result.gamma:g} is so small that only {np.mean(result.counted):.1%} of "
+            f"the unlabelled inputs have a major influencer (share > {result.threshold:g}): "
+            f"MIR is almost all zeros. Try a larger gamma ({suggestion}).",
+            DegenerateGammaWarning, stacklevel=3,
+        )
+
+
 def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
     """Major Influence Range of every labelled input.
 
@@ -87,8 +174,10 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
         other sparse formats are converted once).
     y : array-like of shape (n_samples,)
         Class labels, ``-1`` (or ``"-1"`` for string labels) for unlabelled inputs.
-    gamma : float
-        RBF width: ``W_ij = exp(-gamma ||x_i - x_j||^2)``.
+    gamma : float or "auto"
+        RBF width: ``W_ij = exp(-gamma ||x_i - x_j||^2)``.  ``"auto"`` uses
+        :func:`auto_gamma` (one extra pass).  A gamma that makes the result
+        degenerate raises a :class:`DegenerateGammaWarning` saying what to try.
     threshold : float, default=0.5
         An unlabelled input counts for its most influential labelled input when
         that input's share is strictly greater than ``threshold``.
@@ -120,7 +209,8 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
     >>> result.dominant
     array([0, 1, 0])
     """
-    gamma = check_gamma(gamma)
+    auto = isinstance(gamma, str) and gamma == "auto"
+    gamma = gamma if auto else check_gamma(gamma)
     threshold = check_threshold(threshold)
     n_threads = effective_n_threads(n_jobs)
     X, is_sparse = check_features(X)
@@ -129,7 +219,16 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
     unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
     fold_rows = _core.fold_csr if is_sparse else _core.fold_dense
     with single_threaded_blas():
+        if auto:
+            gamma = _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads)
         fold = fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
+    result = _result(fold, labelled, unlabelled, gamma, threshold)
+    if not auto:
+        _warn_if_degenerate(result)
+    return result
+
+
+def _result(fold, labelled, unlabelled, gamma, threshold):
     share = 1.0 / fold.weight_sum
     counted = share > threshold
     scores = np.bincount(fold.nearest[counted], minlength=len(labelled)).astype(np.int64)
@@ -139,6 +238,7 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
         unlabelled=unlabelled,
         dominant=labelled[fold.nearest],
         share=share,
+        distance=fold.d_min,
         gamma=gamma,
         threshold=threshold,
         stage=fold.stage,
@@ -150,9 +250,8 @@ class MajorInfluenceRange(BaseEstimator):
 
     Parameters
     ----------
-    gamma : float, default=20.0
-        RBF width, as in scikit-learn's ``LabelPropagation`` (whose default it
-        shares); choose it for your data (the paper uses 5 for MNIST).
+    gamma : float or "auto", default="auto"
+        RBF width; ``"auto"`` is :func:`auto_gamma` (the paper uses 5 for MNIST).
     threshold : float, default=0.5
         Share an unlabelled input must exceed to count.
     n_jobs : int or None, default=None
@@ -170,11 +269,13 @@ class MajorInfluenceRange(BaseEstimator):
         Its share of the labelled influence.
     n_features_in_ : int
         Number of features seen in ``fit``.
+    gamma_ : float
+        The gamma used (resolved when ``gamma="auto"``).
     result_ : MIRResult
         Everything above in one object.
     """
 
-    def __init__(self, gamma=20.0, threshold=0.5, n_jobs=None):
+    def __init__(self, gamma="auto", threshold=0.5, n_jobs=None):
         self.gamma = gamma
         self.threshold = threshold
         self.n_jobs = n_jobs
@@ -190,5 +291,6 @@ class MajorInfluenceRange(BaseEstimator):
         self.unlabelled_ = result.unlabelled
         self.dominant_ = result.dominant
         self.share_ = result.share
+        self.gamma_ = result.gamma
         self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else np.asarray(X).shape[1]
         return self

@@ -145,9 +145,9 @@ def test_show_config(capsys):
     assert "OpenMP" in out and "threads" in out
 
 
-def test_python_dash_m_runs_the_demo():
+def test_python_dash_m_runs_the_demo(tmp_path):
     out = subprocess.run([sys.executable, "-m", "mir_fast"], capture_output=True, text=True,
-                         check=True, timeout=120).stdout
+                         check=True, timeout=120, cwd=tmp_path).stdout
     assert "digits, 1 vs 7: 361 images" in out
     assert "rank  input  label   MIR" in out and "time:" in out
 
