@@ -68,6 +68,11 @@ class RowFold:
     stage: np.ndarray  # 0, 1, ...: the pass that certified the row (last = exact)
 
     @classmethod
+    def concatenate(cls, parts):
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("nearest", "d_min", "weight_sum", "stage")))
+
+    @classmethod
     def empty(cls, n_rows):
         return cls(
             nearest=np.empty(n_rows, dtype=np.int64),
@@ -86,8 +91,10 @@ def tile_rows(n_rows):
 
 
 def csr_tile_rows(n_rows, n_labelled):
-    """Unlabelled rows per CSR tile: about CSR_PRODUCT_TILE_BYTES of products, 4..64."""
+    """Unlabelled rows per CSR tile: a power of two, about CSR_PRODUCT_TILE_BYTES of
+    products, 4..64 (so tiles never straddle the chunks of whole dense tiles)."""
     height = min(max(CSR_PRODUCT_TILE_BYTES // (8 * n_labelled), 4), 64)
+    height = 1 << (int(height).bit_length() - 1)
     return int(min(height, tile_rows(n_rows)))
 
 

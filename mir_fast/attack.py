@@ -34,26 +34,6 @@ def resolve_budget(budget, n_labelled):
     return int(budget * n_labelled)
 
 
-def influence_order(result):
-    """Labelled positions ranked for poisoning (and for re-checking).
-
-    Primary key: MIR, highest first.  Inputs with MIR 0 follow, ranked by the number
-    of unlabelled inputs they are nearest to (they would dominate those if their
-    rivals were removed), then by the largest share they hold over one of them.
-    Remaining ties go to the lower index.  Returns positions into ``result.labelled``.
-    """
-    n_labelled = len(result.labelled)
-    position = np.searchsorted(result.labelled, result.dominant)
-    nearest_count = np.bincount(position, minlength=n_labelled)
-    largest_share = np.zeros(n_labelled)
-    np.maximum.at(largest_share, position, result.share)
-    has_mir = result.scores > 0
-    secondary = np.where(has_mir, 0, nearest_count)
-    tertiary = np.where(has_mir, 0.0, largest_share)
-    # lexsort: last key is primary
-    return np.lexsort((np.arange(n_labelled), -tertiary, -secondary, -result.scores))
-
-
 def _flip_targets(flip_to, classes, own, chosen, X, result, labelled_codes, random_state):
     """New class code for every chosen labelled position."""
     n_classes = len(classes)
@@ -135,7 +115,7 @@ def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
 
     Notes
     -----
-    Selection follows :func:`influence_order`: highest MIR first, ties to the lower
+    Selection follows :meth:`MIRResult.order`: highest MIR first, ties to the lower
     index, never the same input twice; when fewer inputs than the budget have
     MIR > 0 the rest are ranked by a secondary key instead of being padded.
     """
@@ -148,7 +128,7 @@ def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
     result = major_influence_range(X_checked, y_array, gamma=gamma, threshold=threshold,
                                    n_jobs=n_jobs)
     n_flip = resolve_budget(budget, len(result.labelled))
-    chosen = influence_order(result)[:n_flip]
+    chosen = result.order()[:n_flip]
     labelled_values = y_array[result.labelled]
     classes, labelled_codes = np.unique(labelled_values, return_inverse=True)
     targets = _flip_targets(flip_to, classes, labelled_codes[chosen], chosen, X_checked,
@@ -182,7 +162,7 @@ def labels_to_recheck(X, y, *, gamma, budget=None, threshold=0.5,
             f"{return_indices_ranked_by!r}"
         )
     result = major_influence_range(X, y, gamma=gamma, threshold=threshold, n_jobs=n_jobs)
-    order = influence_order(result)
+    order = result.order()
     if budget is None:
         order = order[result.scores[order] > 0]
     else:
@@ -224,4 +204,4 @@ class MIRLabelFlipAttack:
                 f"flip_to={self.flip_to!r})")
 
 
-__all__ = ["MIRLabelFlipAttack", "influence_order", "labels_to_recheck", "poison_labels"]
+__all__ = ["MIRLabelFlipAttack", "labels_to_recheck", "poison_labels"]

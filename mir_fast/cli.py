@@ -31,12 +31,145 @@ def _demo(args):
     return 0
 
 
+def _gamma(text):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"gamma must be a number or 'auto', got {text!r}")
+
+
+def _budget(text):
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"budget must be an int or a fraction, got {text!r}")
+
+
+def _load(args):
+    from ._io import read_dataset
+
+    data = read_dataset(args.input, labels=args.labels, fmt=args.format,
+                        label_column=args.label_column, unlabelled_value=args.unlabelled_value)
+    if args.labelled_fraction is not None:
+        data = data.keep_labelled_fraction(args.labelled_fraction, args.seed)
+    return data
+
+
+def _score_records(data, result):
+    order = result.order()
+    return [
+        dict(rank=rank, index=int(result.labelled[p]), label=data.labels[result.labelled[p]],
+             mir=int(result.scores[p]))
+        for rank, p in enumerate(order, start=1)
+    ]
+
+
+def _score(args):
+    from . import major_influence_range
+
+    data = _load(args)
+    _, y = data.codes()
+    result = major_influence_range(data.X, y, gamma=args.gamma, threshold=args.threshold,
+                                   n_jobs=args.n_jobs, progress=not args.no_progress)
+    _note(args, f"gamma={result.gamma:.6g}; {int(result.counted.sum())} of "
+                f"{len(result.unlabelled)} unlabelled inputs have a major influencer")
+    _write(args, _score_records(data, result), ["rank", "index", "label", "mir"])
+    return 0
+
+
+def _attack(args):
+    from .attack import poison_labels
+
+    data = _load(args)
+    classes, y = data.codes()
+    y_poisoned, flipped = poison_labels(data.X, y, budget=args.budget, gamma=args.gamma,
+                                        flip_to=args.flip_to, threshold=args.threshold,
+                                        random_state=args.seed, n_jobs=args.n_jobs)
+    labels = np.asarray(data.labels).astype(object)
+    poisoned = labels.copy()
+    poisoned[flipped] = classes[y_poisoned[flipped]]
+    changed = np.zeros(len(labels), dtype=bool)
+    changed[flipped] = True
+    _note(args, f"flipped {len(flipped)} labels")
+    records = [dict(index=i, label=labels[i], poisoned_label=poisoned[i],
+                    flipped=bool(changed[i])) for i in range(len(labels))]
+    _write(args, records, ["index", "label", "poisoned_label", "flipped"])
+    return 0
+
+
+def _audit(args):
+    from . import major_influence_range
+    from .attack import resolve_budget
+
+    data = _load(args)
+    _, y = data.codes()
+    result = major_influence_range(data.X, y, gamma=args.gamma, threshold=args.threshold,
+                                   n_jobs=args.n_jobs, progress=not args.no_progress)
+    records = _score_records(data, result)
+    if args.budget is None:
+        records = [r for r in records if r["mir"] > 0]
+    else:
+        records = records[: resolve_budget(args.budget, len(result.labelled))]
+    dominated = result.unlabelled[result.counted]
+    owner = result.dominant[result.counted]
+    for record in records:
+        record["dominated"] = dominated[owner == record["index"]].tolist()
+    _note(args, f"{len(records)} labels to re-check first")
+    _write(args, records, ["rank", "index", "label", "mir", "dominated"])
+    return 0
+
+
+def _note(args, text):
+    if not args.quiet:
+        print(f"mir-fast: {text}", file=sys.stderr)
+
+
+def _write(args, records, columns):
+    from ._io import write_table
+
+    write_table(records, columns, out=args.out, fmt=args.output_format)
+
+
+def _add_io_options(command):
+    command.add_argument("input", help="data file: .npz (X, y), .npy (with --labels), .csv, "
+                         "or LIBSVM/svmlight (.svm, .libsvm, .txt)")
+    command.add_argument("--labels", help="labels for a .npy / sparse .npz input")
+    command.add_argument("--format", choices=["npz", "npy", "csv", "svmlight"],
+                         help="input format (default: from the extension)")
+    command.add_argument("--label-column", help="CSV label column, by name or index "
+                         "(default: the last)")
+    command.add_argument("--unlabelled-value", default="-1",
+                         help="label marking an unlabelled input (default -1; empty CSV "
+                         "cells are unlabelled too)")
+    command.add_argument("--labelled-fraction", type=float, help="keep only this fraction "
+                         "of labels, chosen as in the paper (RandomState(seed).permutation)")
+    command.add_argument("--gamma", type=_gamma, default="auto",
+                         help="RBF width, or 'auto' (default)")
+    command.add_argument("--threshold", type=float, default=0.5,
+                         help="share an input must exceed to count (default 0.5)")
+    command.add_argument("--n-jobs", type=int, default=None, help="threads (default: cores)")
+    command.add_argument("--seed", type=int, default=2020,
+                         help="seed for --labelled-fraction and random flips (default 2020)")
+    command.add_argument("--out", help="output file (default: standard output)")
+    command.add_argument("--output-format", choices=["csv", "json"],
+                         help="default: json for a .json --out, else csv")
+    command.add_argument("--no-progress", action="store_true", help="no progress bar")
+    command.add_argument("--quiet", action="store_true", help="no summary on stderr")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="mir-fast",
         description="Major Influence Range: influence analysis and label poisoning "
         "for graph-based semi-supervised learning.",
     )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="MIR on scikit-learn's bundled digits, 1 vs 7")
     demo.add_argument("--labelled", type=float, default=0.25, help="labelled fraction")
@@ -45,12 +178,38 @@ def build_parser():
     demo.add_argument("--top", type=int, default=10, help="how many inputs to list")
     demo.add_argument("--n-jobs", type=int, default=None, help="threads")
     demo.set_defaults(run=_demo)
+
+    score = commands.add_parser("score", help="MIR of every labelled input, ranked")
+    _add_io_options(score)
+    score.set_defaults(run=_score)
+
+    attack = commands.add_parser("attack", help="poison the labels with the highest MIR")
+    _add_io_options(attack)
+    attack.add_argument("--budget", type=_budget, required=True,
+                        help="labels to flip: a count, or a fraction of the labelled inputs")
+    attack.add_argument("--flip-to", choices=["other", "random", "runner_up"],
+                        default="other", help="new label (default: the other class)")
+    attack.set_defaults(run=_attack)
+
+    audit = commands.add_parser("audit", help="labels to re-check first, with the inputs "
+                                "each dominates")
+    _add_io_options(audit)
+    audit.add_argument("--budget", type=_budget, default=None,
+                       help="how many (default: every label with MIR > 0)")
+    audit.set_defaults(run=_audit)
     return parser
 
 
 def main(argv=None):
+    """Entry point of ``mir-fast``: one clear line on stderr and exit 2 on bad input."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
+        if args.debug:
+            raise
+        print(f"mir-fast: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

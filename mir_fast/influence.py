@@ -65,13 +65,32 @@ class MIRResult:
         """Boolean mask over ``unlabelled``: rows whose share exceeds the threshold."""
         return self.share > self.threshold
 
+    def order(self):
+        """Positions into ``labelled``, most influential first.
+
+        Primary key: MIR, highest first.  Inputs with MIR 0 follow, ranked by the
+        number of unlabelled inputs they are nearest to (they would dominate those
+        if their rivals were removed), then by the largest share they hold over one
+        of them.  Remaining ties go to the lower index.
+        """
+        n_labelled = len(self.labelled)
+        position = np.searchsorted(self.labelled, self.dominant)
+        nearest_count = np.bincount(position, minlength=n_labelled)
+        largest_share = np.zeros(n_labelled)
+        np.maximum.at(largest_share, position, self.share)
+        has_mir = self.scores > 0
+        secondary = np.where(has_mir, 0, nearest_count)
+        tertiary = np.where(has_mir, 0.0, largest_share)
+        # np.lexsort sorts by its last key first
+        return np.lexsort((np.arange(n_labelled), -tertiary, -secondary, -self.scores))
+
     def ranking(self):
-        """Labelled indices by decreasing MIR; equal MIR keeps the lower index first."""
-        return self.labelled[np.argsort(-self.scores, kind="stable")]
+        """Labelled indices, most influential first (see :meth:`order`)."""
+        return self.labelled[self.order()]
 
     def __repr__(self):
         top = ", ".join(
-            f"{i}: {s}" for i, s in zip(self.ranking()[:5], np.sort(self.scores)[::-1][:5])
+            f"{self.labelled[p]}: {self.scores[p]}" for p in self.order()[:5]
         )
         return (
             f"MIRResult(n_labelled={len(self.labelled)}, n_unlabelled={len(self.unlabelled)}, "
@@ -163,7 +182,24 @@ def _warn_if_degenerate(result):
         )
 
 
-def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
+def _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold, n_threads):
+    """fold_rows over chunks of whole tiles, with a tqdm bar (on a terminal only)."""
+    from tqdm.auto import tqdm
+
+    chunk = 32 * _core.TILE_ROWS
+    if len(unlabelled) <= chunk:
+        return fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
+    parts = []
+    with tqdm(total=len(unlabelled), unit="row", desc="MIR", leave=False,
+              disable=None) as bar:
+        for start in range(0, len(unlabelled), chunk):
+            rows = unlabelled[start : start + chunk]
+            parts.append(fold_rows(X, labelled, rows, gamma, threshold, n_threads))
+            bar.update(len(rows))
+    return _core.RowFold.concatenate(parts)
+
+
+def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=False):
     """Major Influence Range of every labelled input.
 
     Parameters
@@ -184,6 +220,9 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
     n_jobs : int or None, default=None
         OpenMP threads, with scikit-learn's meaning (None: physical cores or
         ``OMP_NUM_THREADS``; -1: all CPUs).  Results do not depend on it.
+    progress : bool, default=False
+        Work through the unlabelled inputs in chunks of whole tiles and show a
+        progress bar when stderr is a terminal.
 
     Returns
     -------
@@ -221,7 +260,11 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None):
     with single_threaded_blas():
         if auto:
             gamma = _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads)
-        fold = fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
+        if progress:
+            fold = _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold,
+                                       n_threads)
+        else:
+            fold = fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
     result = _result(fold, labelled, unlabelled, gamma, threshold)
     if not auto:
         _warn_if_degenerate(result)

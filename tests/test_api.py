@@ -113,8 +113,8 @@ def test_result_ranking_and_counted(problem):
     scores_by_index = dict(zip(result.labelled, result.scores))
     ranked_scores = [scores_by_index[i] for i in ranking]
     assert ranked_scores == sorted(ranked_scores, reverse=True)
-    for a, b in zip(ranking, ranking[1:]):  # equal MIR: lower index first
-        if scores_by_index[a] == scores_by_index[b]:
+    for a, b in zip(ranking, ranking[1:]):  # equal positive MIR: lower index first
+        if scores_by_index[a] == scores_by_index[b] > 0:
             assert a < b
     assert result.counted.sum() == result.scores.sum()
     assert "MIRResult(n_labelled=" in repr(result)

@@ -1,0 +1,235 @@
+"""Reading (X, y) from files and writing result tables, for the command line.
+
+Formats, chosen by extension or ``fmt``:
+
+* ``.npz``: arrays ``X`` and ``y`` (``numpy.savez``), or a scipy sparse matrix
+  saved by ``scipy.sparse.save_npz`` together with ``labels``;
+* ``.npy``: X only, with ``labels`` (another ``.npy`` or a text file, one per line);
+* ``.csv``: numeric feature columns and one label column (by default the last;
+  a header row is detected when its feature cells are not numbers);
+* ``.svm``, ``.svmlight``, ``.libsvm``, ``.txt``: LIBSVM / svmlight, kept sparse.
+
+An empty label or one equal to ``unlabelled_value`` (default ``-1``) marks an
+unlabelled input.  Every problem raises ``InputError`` with one line saying what.
+"""
+
+import csv
+import io
+import json
+import os
+
+import numpy as np
+import scipy.sparse as sp
+
+SVMLIGHT_EXTENSIONS = (".svm", ".svmlight", ".libsvm", ".txt")
+FORMATS = ("npz", "npy", "csv", "svmlight")
+
+
+class InputError(ValueError):
+    """A file that cannot be used as (X, y); the message is meant for the user."""
+
+
+class Dataset:
+    """Features and labels read from files.
+
+    ``labels`` holds the labels as read (strings for CSV, numbers otherwise);
+    ``unlabelled`` is the boolean mask of unlabelled inputs.
+    """
+
+    def __init__(self, X, labels, unlabelled):
+        self.X = X
+        self.labels = labels
+        self.unlabelled = unlabelled
+        if X.shape[0] != len(labels):
+            raise InputError(f"X has {X.shape[0]} rows but there are {len(labels)} labels")
+        if unlabelled.all():
+            raise InputError("every input is unlabelled: there is nothing to score")
+
+    def codes(self):
+        """(classes, y) with y the class codes 0..C-1 and -1 for unlabelled inputs."""
+        classes, codes = np.unique(self.labels[~self.unlabelled], return_inverse=True)
+        y = np.full(len(self.labels), -1, dtype=np.int64)
+        y[~self.unlabelled] = codes
+        return classes, y
+
+    def keep_labelled_fraction(self, fraction, seed):
+        """The paper's split: of ``RandomState(seed).permutation(n)`` keep the first
+        ``int(n * fraction)`` labels; every other input becomes unlabelled."""
+        if not 0.0 < fraction <= 1.0:
+            raise InputError(f"--labelled-fraction must be in (0, 1], got {fraction}")
+        order = np.random.RandomState(seed).permutation(len(self.labels))
+        hidden = np.zeros(len(self.labels), dtype=bool)
+        hidden[order[int(len(self.labels) * fraction) :]] = True
+        return Dataset(self.X, self.labels, self.unlabelled | hidden)
+
+
+def detect_format(path, fmt=None):
+    if fmt:
+        if fmt not in FORMATS:
+            raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+        return fmt
+    extension = os.path.splitext(path)[1].lower()
+    if extension in (".npz", ".npy", ".csv"):
+        return extension[1:]
+    if extension in SVMLIGHT_EXTENSIONS:
+        return "svmlight"
+    raise InputError(
+        f"cannot tell the format of {path!r} from its extension; use --format "
+        f"({', '.join(FORMATS)})"
+    )
+
+
+def read_dataset(path, *, labels=None, fmt=None, label_column=None, unlabelled_value="-1"):
+    """Read (X, labels) from ``path`` (and ``labels`` for X-only formats)."""
+    if not os.path.isfile(path):
+        raise InputError(f"no such file: {path}")
+    fmt = detect_format(path, fmt)
+    try:
+        if fmt == "csv":
+            X, raw = _read_csv(path, label_column)
+        elif fmt == "svmlight":
+            X, raw = _read_svmlight(path)
+        else:
+            X, raw = _read_numpy(path, fmt, labels)
+    except InputError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError) as exc:
+        raise InputError(f"cannot read {path} as {fmt}: {exc}") from None
+    raw = np.asarray(raw)
+    if raw.ndim != 1:
+        raise InputError(f"labels must be one per input, got shape {raw.shape}")
+    if raw.dtype.kind in "US" or raw.dtype == object:
+        raw = raw.astype(str)
+        unlabelled = (raw == "") | (raw == str(unlabelled_value))
+    else:
+        try:
+            marker = float(unlabelled_value)
+        except ValueError:
+            raise InputError(f"numeric labels cannot be marked unlabelled by "
+                             f"{unlabelled_value!r}; use a number") from None
+        unlabelled = raw == marker
+    if not sp.issparse(X):
+        X = np.asarray(X)
+        if X.ndim != 2:
+            raise InputError(f"X must be a 2-D table, got shape {X.shape}")
+        if X.dtype.kind not in "biuf":
+            raise InputError(f"features must be numeric, got dtype {X.dtype}")
+    return Dataset(X, raw, unlabelled)
+
+
+def _read_numpy(path, fmt, labels_path):
+    if fmt == "npz":
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+            if {"X", "y"} <= keys:
+                return archive["X"], archive["y"]
+            if {"indptr", "format", "shape"} <= keys:
+                X = sp.load_npz(path)
+                return X, _read_labels(labels_path, "a sparse .npz")
+        raise InputError(
+            f"{path} must hold arrays 'X' and 'y' (numpy.savez(path, X=X, y=y)); "
+            f"it holds {sorted(keys)}"
+        )
+    return np.load(path, allow_pickle=False), _read_labels(labels_path, "a .npy file")
+
+
+def _read_labels(labels_path, what):
+    if labels_path is None:
+        raise InputError(f"{what} holds only X: give the labels with --labels FILE")
+    if not os.path.isfile(labels_path):
+        raise InputError(f"no such file: {labels_path}")
+    if labels_path.endswith(".npy"):
+        return np.load(labels_path, allow_pickle=False)
+    with open(labels_path) as fh:
+        return np.array([line.strip() for line in fh if line.strip() != ""])
+
+
+def _is_number(text):
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_csv(path, label_column):
+    with open(path, newline="") as fh:
+        rows = [row for row in csv.reader(fh) if row]
+    if not rows:
+        raise InputError(f"{path} is empty")
+    width = len(rows[0])
+    if width < 2:
+        raise InputError(f"{path} needs feature columns and a label column; found {width} column")
+    header = None
+    if label_column is not None and not str(label_column).lstrip("-").isdigit():
+        header = rows.pop(0)
+    elif not all(_is_number(cell) or cell == "" for cell in rows[0]):
+        header = rows.pop(0)
+    column = _label_column_index(label_column, header, width, path)
+    features, labels = [], []
+    for line, row in enumerate(rows, start=2 if header else 1):
+        if len(row) != width:
+            raise InputError(f"{path} line {line}: {len(row)} columns, expected {width}")
+        labels.append(row[column].strip())
+        cells = row[:column] + row[column + 1 :]
+        try:
+            features.append([float(cell) for cell in cells])
+        except ValueError:
+            bad = next(cell for cell in cells if not _is_number(cell))
+            raise InputError(f"{path} line {line}: feature {bad!r} is not a number") from None
+    if not features:
+        raise InputError(f"{path} has a header but no rows")
+    return np.array(features), np.array(labels)
+
+
+def _label_column_index(label_column, header, width, path):
+    if label_column is None:
+        return width - 1
+    text = str(label_column)
+    if text.lstrip("-").isdigit():
+        index = int(text)
+        if not -width <= index < width:
+            raise InputError(f"{path} has {width} columns; no column {index}")
+        return index % width
+    if header is None or text not in header:
+        raise InputError(f"{path} has no column named {text!r}")
+    return header.index(text)
+
+
+def _read_svmlight(path):
+    from sklearn.datasets import load_svmlight_file
+
+    X, y = load_svmlight_file(path)
+    return X, y
+
+
+def write_table(records, columns, out=None, fmt=None):
+    """Write records (dicts) as CSV or JSON to ``out`` (a path) or standard output."""
+    if fmt is None:
+        fmt = "json" if out and out.lower().endswith(".json") else "csv"
+    buffer = io.StringIO()
+    if fmt == "json":
+        json.dump([{c: _plain(r[c]) for c in columns} for r in records], buffer, indent=1)
+        buffer.write("\n")
+    else:
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        for record in records:
+            writer.writerow(
+                [" ".join(map(str, v)) if isinstance(v, (list, np.ndarray)) else _plain(v)
+                 for v in (record[c] for c in columns)]
+            )
+    if out:
+        with open(out, "w") as fh:
+            fh.write(buffer.getvalue())
+    else:
+        print(buffer.getvalue(), end="")
+
+
+def _plain(value):
+    """numpy scalars and arrays as plain Python values (for JSON and CSV)."""
+    if isinstance(value, np.ndarray):
+        return [_plain(v) for v in value.tolist()]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
