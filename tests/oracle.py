@@ -33,10 +33,18 @@ def sq_distances(A, B):
 
 
 def exact_sq_distances(A, B):
-    """||a - b||^2 in exact rational arithmetic on the float values (small inputs only)."""
-    A = [[Fraction(float(v)) for v in row] for row in np.asarray(A, dtype=np.float64)]
-    B = [[Fraction(float(v)) for v in row] for row in np.asarray(B, dtype=np.float64)]
-    return [[sum((x - z) ** 2 for x, z in zip(a, b)) for b in B] for a in A]
+    """||a - b||^2 in exact rational arithmetic on the float values (small inputs only;
+    coordinates where both rows are 0 contribute nothing and are skipped)."""
+    A = np.asarray(A, dtype=np.float64)
+    B = np.asarray(B, dtype=np.float64)
+    out = []
+    for a in A:
+        row = []
+        for b in B:
+            used = np.flatnonzero((a != 0) | (b != 0))
+            row.append(sum((Fraction(float(a[k])) - Fraction(float(b[k]))) ** 2 for k in used))
+        out.append(row)
+    return out
 
 
 def oracle_mir_exact(X, y, gamma, threshold=0.5):
@@ -60,6 +68,22 @@ def oracle_mir_exact(X, y, gamma, threshold=0.5):
                         np.array(share))
 
 
+def _settle_near_ties_exactly(D, A, B, rel=1e-12):
+    """Where float rounding could decide the nearest labelled input (distances within
+    ``rel`` of the minimum), recompute those distances in exact arithmetic: write them
+    back relative to the exact minimum and return {row: exact nearest column}."""
+    d_min = D.min(axis=1)
+    winners = {}
+    for row in np.flatnonzero(((D <= d_min[:, None] * (1 + rel))).sum(axis=1) > 1):
+        candidates = np.flatnonzero(D[row] <= d_min[row] * (1 + rel))
+        exact = exact_sq_distances(A[[row]], B[candidates])[0]
+        best = min(exact)
+        winners[row] = candidates[exact.index(best)]  # first exact minimum: lower index
+        for column, value in zip(candidates, exact):
+            D[row, column] = float(best) + float(value - best)
+    return winners
+
+
 def oracle_mir(X, y, gamma, threshold=0.5):
     X = X.toarray() if sp.issparse(X) else np.asarray(X)
     y = np.asarray(y)
@@ -71,6 +95,8 @@ def oracle_mir(X, y, gamma, threshold=0.5):
         return OracleResult(labelled, unlabelled, scores, np.empty(0, np.int64), np.empty(0))
     D = sq_distances(X[unlabelled], X[labelled])
     nearest = D.argmin(axis=1)  # first occurrence: the lower index wins ties
+    for row, winner in _settle_near_ties_exactly(D, X[unlabelled], X[labelled]).items():
+        nearest[row] = winner
     d_min = D[np.arange(len(D)), nearest]
     share = 1.0 / np.exp(-gamma * (D - d_min[:, None])).sum(axis=1)
     for row, position in enumerate(nearest):

@@ -1,0 +1,139 @@
+"""asv benchmarks of mir_fast: time, peak memory, and ratios measured in-process.
+
+Thread counts come from the environment matrix (OMP_NUM_THREADS in asv.conf.json);
+``ThreadScaling`` measures 1 vs 2 threads directly.  ``track_`` benchmarks report
+ratios taken in the same process on the same data, which survive a noisy machine:
+mir_fast's time over one GEMM of the unlabelled x labelled shape (the physical
+floor for dense data), and the paper's way (``rbf_kernel(X, X)`` then reductions)
+over mir_fast's time.
+"""
+
+import time
+
+import numpy as np
+
+from mir_fast import major_influence_range
+from mir_fast.datasets import rcv1_like
+
+DENSE_ROWS = {"1k": 1000, "mnist": 13007}
+SPARSE_ROWS = {"2k": 2000, "rcv1": 20242}
+
+
+def _labels(n, fraction):
+    order = np.random.RandomState(2020).permutation(n)
+    y = np.zeros(n, dtype=np.int64)
+    y[order[int(n * fraction):]] = -1
+    return y
+
+
+def _median_seconds(call, repeats=3):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
+def _paper_way(X, y, gamma):
+    from sklearn.metrics.pairwise import rbf_kernel
+
+    W = rbf_kernel(X, X, gamma=gamma)
+    block = W[np.ix_(np.flatnonzero(y == -1), np.flatnonzero(y != -1))]
+    share = block.max(axis=1) / block.sum(axis=1)
+    return np.bincount(block.argmax(axis=1)[share > 0.5], minlength=block.shape[1])
+
+
+class DenseMIR:
+    """Dense kernel on pixel-like data of the MNIST width (784 features)."""
+
+    params = (["1k", "mnist"], ["float32", "float64"], [0.05, 0.25])
+    param_names = ["rows", "dtype", "labelled"]
+    timeout = 300
+
+    def setup(self, rows, dtype, labelled):
+        n = DENSE_ROWS[rows]
+        rng = np.random.default_rng(0)
+        self.X = rng.random((n, 784), dtype=np.float32).astype(dtype)
+        self.y = _labels(n, labelled)
+        self.gamma = 0.08
+        self.XU = np.ascontiguousarray(self.X[self.y == -1])
+        self.XL = np.ascontiguousarray(self.X[self.y != -1])
+        major_influence_range(self.X, self.y, gamma=self.gamma)  # warm caches
+
+    def time_mir(self, rows, dtype, labelled):
+        major_influence_range(self.X, self.y, gamma=self.gamma)
+
+    def peakmem_mir(self, rows, dtype, labelled):
+        major_influence_range(self.X, self.y, gamma=self.gamma)
+
+    def track_ratio_to_gemm(self, rows, dtype, labelled):
+        mir = _median_seconds(lambda: major_influence_range(self.X, self.y, gamma=self.gamma))
+        gemm = _median_seconds(lambda: self.XU @ self.XL.T)
+        return mir / gemm
+
+    track_ratio_to_gemm.unit = "mir_fast / GEMM"
+
+    def track_speedup_vs_paper(self, rows, dtype, labelled):
+        mir = _median_seconds(lambda: major_influence_range(self.X, self.y, gamma=self.gamma))
+        paper = _median_seconds(lambda: _paper_way(self.X, self.y, self.gamma), repeats=1)
+        return paper / mir
+
+    track_speedup_vs_paper.unit = "paper / mir_fast"
+
+
+class SparseMIR:
+    """CSR kernel on RCV1-shaped synthetic tf-idf (47,236 features)."""
+
+    params = (["2k", "rcv1"], ["float32", "float64"], [0.05, 0.25])
+    param_names = ["rows", "dtype", "labelled"]
+    timeout = 300
+
+    def setup(self, rows, dtype, labelled):
+        n = SPARSE_ROWS[rows]
+        self.X = rcv1_like(n_samples=n, random_state=0, dtype=dtype)
+        self.y = _labels(n, labelled)
+        major_influence_range(self.X, self.y, gamma=20.0)
+
+    def time_mir(self, rows, dtype, labelled):
+        major_influence_range(self.X, self.y, gamma=20.0)
+
+    def peakmem_mir(self, rows, dtype, labelled):
+        major_influence_range(self.X, self.y, gamma=20.0)
+
+    def track_speedup_vs_sklearn_argmin(self, rows, dtype, labelled):
+        from sklearn.metrics import pairwise_distances_argmin_min
+
+        XU, XL = self.X[self.y == -1], self.X[self.y != -1]
+        mir = _median_seconds(lambda: major_influence_range(self.X, self.y, gamma=20.0))
+        argmin = _median_seconds(lambda: pairwise_distances_argmin_min(XU, XL), repeats=1)
+        return argmin / mir
+
+    track_speedup_vs_sklearn_argmin.unit = "sklearn argmin / mir_fast"
+
+
+class ThreadScaling:
+    """Time at 1 thread over time at 2 threads, dense (MNIST shape) and CSR (RCV1 shape)."""
+
+    params = ["dense", "csr"]
+    param_names = ["kind"]
+    timeout = 300
+
+    def setup(self, kind):
+        if kind == "dense":
+            self.X = np.random.default_rng(0).random((13007, 784), dtype=np.float32)
+            self.gamma = 0.08
+        else:
+            self.X = rcv1_like(random_state=0)
+            self.gamma = 20.0
+        self.y = _labels(self.X.shape[0], 0.25)
+
+    def track_speedup_2_threads(self, kind):
+        def at(n_jobs):
+            return _median_seconds(
+                lambda: major_influence_range(self.X, self.y, gamma=self.gamma, n_jobs=n_jobs)
+            )
+
+        return at(1) / at(2)
+
+    track_speedup_2_threads.unit = "t(1 thread) / t(2 threads)"
