@@ -10,8 +10,9 @@ bounded (Higham's bound for a dot product of ``k`` terms) by
     delta_u = (k + 4) * (eps + 2^-53) * (||u|| + max_l ||l||)^2,
 
 with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
-float32, 2^-53 for float64), ``k`` the number of terms in a dot product (the
-number of features, or for CSR the largest number of non-zeros in a row), and
+float32, 2^-53 for float64), ``k`` the number of terms summed in that precision
+(the number of features; in float32 the width of a feature slice, whose partial
+sums are added in double; for CSR the largest number of non-zeros in a row), and
 norms taken after centring (dense).  The rounding of the dot product contributes
 at most ``2 gamma_k ||u|| ||l|| <= (k / 2) eps (||u|| + ||l||)^2``, the centring
 ``2 eps (||u|| + ||l||)^2``, and the squared norms (always accumulated in double)
@@ -54,6 +55,10 @@ CSR_PRODUCT_TILE_BYTES = 1 << 20
 SCATTER_COST_IN_FLOPS = 20
 #: Candidate numbers of dense head features for the CSR kernel.
 HEAD_SIZES = (0, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
+#: Relative error bound of the float32 pass's exponentials (degree-7 polynomial).
+FAST_EXP_ERROR = 1e-8
+#: Largest number of features summed in float32 before the sum moves to double.
+FLOAT32_SLICE = 256
 #: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
 FLOAT32_MAX_SQ_NORM = 1e36
 
@@ -82,6 +87,13 @@ class RowFold:
         )
 
 
+def float32_slice(n_features):
+    """Features per float32 GEMM slice: the fewest slices of at most FLOAT32_SLICE,
+    evened out (their partial dot products are summed in double)."""
+    n_slices = -(-n_features // FLOAT32_SLICE)
+    return int(-(-n_features // n_slices))
+
+
 def tile_rows(n_rows):
     """Unlabelled rows per tile: a function of the row count only (never of threads)."""
     if n_rows >= 8 * TILE_ROWS:
@@ -105,13 +117,17 @@ def tile_labelled(n_features, itemsize, n_labelled):
 
 
 def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
-                   gamma, threshold, n_labelled):
-    """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
+                   gamma, threshold, n_labelled, exp_error=0.0):
+    """Boolean mask of rows whose decision the pass cannot certify (see module doc).
+
+    ``exp_error`` is the relative error of the exponentials the pass used beyond
+    double precision (the float32 pass uses a shorter polynomial).
+    """
     delta = (terms + 4.0) * (eps + 2.0**-53) * (
         np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)
     ) ** 2
     close_to_tie = nearest_gap <= 2.0 * delta
-    slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50
+    slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50 + 2.0 * exp_error
     close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
     return close_to_tie | close_to_threshold
 
@@ -168,13 +184,17 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads):
         work = np.empty(
             (n_threads, (height + width) * n_features + height * width), dtype=work_dtype
         )
-        dwork = np.empty((n_threads, width + 4 * height))
-        _dense.fold_dense(X, labelled, sub_rows, mean, norm_lab, gamma, height, width,
+        sliced = work_dtype == np.float32
+        k_slice = float32_slice(n_features)
+        dwork = np.empty((n_threads, width + 4 * height + (height * width if sliced else 0)))
+        _dense.fold_dense(X, labelled, sub_rows, mean, norm_lab, gamma, height, width, k_slice,
                           work, dwork, n_threads, best, dmin, dsecond, ssum, norm_rows)
         del work, dwork
         _store(fold, pending, stage, best, dmin, ssum)
-        unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), n_features,
-                                UNIT_ROUNDOFF[work_dtype], gamma, threshold, n_labelled)
+        terms = k_slice if sliced else n_features
+        unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
+                                UNIT_ROUNDOFF[work_dtype], gamma, threshold, n_labelled,
+                                exp_error=FAST_EXP_ERROR if sliced else 0.0)
         pending = pending[unsure]
 
     if pending.size:

