@@ -44,9 +44,9 @@ from . import _dense, _exact, _sparse
 UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 
 #: Unlabelled rows per tile once there are enough rows to keep every thread busy.
-TILE_ROWS = 256
+TILE_ROWS = 512
 #: Bytes of labelled rows a thread gathers per tile (sets the labelled tile height).
-LABELLED_TILE_BYTES = 4 << 20
+LABELLED_TILE_BYTES = 2 << 20
 #: Bytes of the CSR kernel's product tile (a few unlabelled rows x all labelled rows).
 CSR_PRODUCT_TILE_BYTES = 1 << 20
 #: One scattered multiply-add of the CSR kernel costs about this many GEMM flops

@@ -29,6 +29,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
+from _fused cimport data_t, work_t
 from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
     mir_accumulate_f32,
@@ -43,14 +44,6 @@ from mir_rowfold cimport (
     mir_sqnorm_f64,
     mir_state_init,
 )
-
-ctypedef fused data_t:
-    float
-    double
-
-ctypedef fused work_t:
-    float
-    double
 
 
 cdef inline void centre(const data_t *x, const work_t *mean, int64_t d,

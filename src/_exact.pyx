@@ -15,8 +15,9 @@ on the few rows that the error bound flags.
 """
 
 from cython.parallel cimport prange
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int64_t
 
+from _fused cimport data_t, index_t
 from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
     mir_dd_add_sq_diff,
@@ -30,14 +31,6 @@ from mir_rowfold cimport (
     mir_sqdist_f64,
     mir_state_init,
 )
-
-ctypedef fused data_t:
-    float
-    double
-
-ctypedef fused index_t:
-    int32_t
-    int64_t
 
 # Relative error of a double sum of k squares is below (k + 2) 2^-53; candidates are
 # taken within twice a generous version of that.

@@ -26,25 +26,17 @@ unlabelled rows whose bounds do not depend on the thread count.
 
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
-
-from _openmp_shim cimport mir_omp_thread_id
 from libc.string cimport memset
 from scipy.linalg.cython_blas cimport dgemm
 
+from _fused cimport data_t, index_t
+from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
     mir_expand_f64,
     mir_fold_distances,
     mir_row_state,
     mir_state_init,
 )
-
-ctypedef fused data_t:
-    float
-    double
-
-ctypedef fused index_t:
-    int32_t
-    int64_t
 
 
 def row_sq_norms(const data_t[::1] data, const index_t[::1] indptr,
