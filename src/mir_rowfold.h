@@ -181,28 +181,24 @@ MIR_DEFINE_FOLD(mir_fold_distances, mir_exp_neg)
 MIR_DEFINE_FOLD(mir_fold_distances_fast, mir_exp_neg_fast)
 
 /*
- * Turn a row of g[j] = -2 <u, l_j> (float or double) into clamped squared distances
- * dist[j] = max(norm_u + norm_l[j] + g[j], 0), computed in double; return their minimum.
+ * Turn a row of g[j] = -2 <u, l_j> into clamped squared distances
+ * dist[j] = max(norm_u + norm_l[j] + g[j], 0); return their minimum.
  */
-#define MIR_DEFINE_EXPAND(NAME, GTYPE)                                                 \
-    MIR_MULTIVERSION                                                                   \
-    MIR_STATIC double NAME(const GTYPE *restrict g, const double *restrict norm_l,    \
-                           int64_t n, double norm_u, double *restrict dist)           \
-    {                                                                                  \
-        double tile_min = INFINITY;                                                    \
-        int64_t j;                                                                     \
-        _Pragma("omp simd reduction(min : tile_min)")                                  \
-        for (j = 0; j < n; ++j) {                                                      \
-            double d = norm_u + norm_l[j] + (double)g[j];                              \
-            d = d > 0.0 ? d : 0.0;                                                     \
-            dist[j] = d;                                                               \
-            tile_min = d < tile_min ? d : tile_min;                                    \
-        }                                                                              \
-        return tile_min;                                                               \
+MIR_MULTIVERSION
+MIR_STATIC double mir_expand_f64(const double *restrict g, const double *restrict norm_l,
+                                 int64_t n, double norm_u, double *restrict dist)
+{
+    double tile_min = INFINITY;
+    int64_t j;
+#pragma omp simd reduction(min : tile_min)
+    for (j = 0; j < n; ++j) {
+        double d = norm_u + norm_l[j] + g[j];
+        d = d > 0.0 ? d : 0.0;
+        dist[j] = d;
+        tile_min = d < tile_min ? d : tile_min;
     }
-
-MIR_DEFINE_EXPAND(mir_expand_f32, float)
-MIR_DEFINE_EXPAND(mir_expand_f64, double)
+    return tile_min;
+}
 
 /* dst[j] = src[j] (first slice) or dst[j] + src[j]: float32 partial dot products
  * summed in double. */

@@ -14,8 +14,6 @@ cdef extern from "mir_rowfold.h" nogil:
                             double gamma, int64_t col0, mir_row_state *st)
     void mir_fold_distances_fast(const double *dist, int64_t n, double tile_min,
                                  double gamma, int64_t col0, mir_row_state *st)
-    double mir_expand_f32(const float *g, const double *norm_l, int64_t n,
-                          double norm_u, double *dist)
     double mir_expand_f64(const double *g, const double *norm_l, int64_t n,
                           double norm_u, double *dist)
     void mir_accumulate_f32(const float *src, double *dst, int64_t n, int first)
