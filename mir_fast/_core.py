@@ -234,7 +234,9 @@ def split_labelled(X, labelled, rows):
     n_features = X.shape[1]
     X_lab = X[labelled]
     count_labelled = np.bincount(X_lab.indices, minlength=n_features).astype(np.int64)
-    count_rows = np.bincount(X[rows].indices, minlength=n_features).astype(np.int64)
+    count_rows = np.zeros(n_features, dtype=np.int64)
+    for start in range(0, len(rows), 8192):  # chunks: never a copy of all the rows
+        count_rows += np.bincount(X[rows[start : start + 8192]].indices, minlength=n_features)
     head = choose_head_features(count_labelled, count_rows, len(labelled), len(rows))
     head_slot = np.full(n_features, -1, dtype=np.int32)
     head_slot[head] = np.arange(len(head), dtype=np.int32)
