@@ -24,10 +24,11 @@ A row's decision is certain when
 * the gap between the second-nearest and the nearest distance exceeds
   ``2 delta_u`` (so the nearest labelled row is the true one, and no exact tie is
   possible), and
-* ``|log(s_u) + log(threshold)| > 2 gamma delta_u + (l + 64) 2^-50``: each weight's
-  exponent is off by at most ``2 gamma delta_u``, and the second term bounds the
-  rounding of the exponentials, the sums and the rescalings, so ``share > threshold``
-  cannot change.
+* ``|log(s_u) + log(threshold)| > 2 gamma delta_u + (l + 64) 2^-50 (+ 2e-8 in the
+  float32 pass)``: each weight's exponent is off by at most ``2 gamma delta_u``, and
+  the other terms bound the rounding of the exponentials (the float32 pass uses a
+  shorter polynomial, relative error below 1e-8), the sums and the rescalings, so
+  ``share > threshold`` cannot change.
 
 Rows that fail either test go to the next, more precise pass: float32 dot products,
 then float64 dot products, then the exact pass (``_exact``) that computes every
