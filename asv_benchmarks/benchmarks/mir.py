@@ -47,6 +47,23 @@ def _paper_way(X, y, gamma):
     return np.bincount(block.argmax(axis=1)[share > 0.5], minlength=block.shape[1])
 
 
+def _dense_setup(bench, rows, dtype, labelled):
+    n = DENSE_ROWS[rows]
+    bench.X = clustered_pixels(n, 784, random_state=0).astype(dtype)
+    bench.y = _labels(n, labelled)
+    bench.gamma = DENSE_GAMMA
+    bench.XU = np.ascontiguousarray(bench.X[bench.y == -1])
+    bench.XL = np.ascontiguousarray(bench.X[bench.y != -1])
+    major_influence_range(bench.X, bench.y, gamma=bench.gamma)  # warm caches
+
+
+def _sparse_setup(bench, rows, dtype, labelled):
+    n = SPARSE_ROWS[rows]
+    bench.X = rcv1_like(n_samples=n, random_state=0, dtype=dtype)
+    bench.y = _labels(n, labelled)
+    major_influence_range(bench.X, bench.y, gamma=20.0)
+
+
 class DenseMIR:
     """Dense kernel on clustered pixel-like data of the MNIST width (784 features)."""
 
@@ -55,13 +72,7 @@ class DenseMIR:
     timeout = 300
 
     def setup(self, rows, dtype, labelled):
-        n = DENSE_ROWS[rows]
-        self.X = clustered_pixels(n, 784, random_state=0).astype(dtype)
-        self.y = _labels(n, labelled)
-        self.gamma = DENSE_GAMMA
-        self.XU = np.ascontiguousarray(self.X[self.y == -1])
-        self.XL = np.ascontiguousarray(self.X[self.y != -1])
-        major_influence_range(self.X, self.y, gamma=self.gamma)  # warm caches
+        _dense_setup(self, rows, dtype, labelled)
 
     def time_mir(self, rows, dtype, labelled):
         major_influence_range(self.X, self.y, gamma=self.gamma)
@@ -76,9 +87,18 @@ class DenseMIR:
 
     track_ratio_to_gemm.unit = "mir_fast / GEMM"
 
-    def track_speedup_vs_paper(self, rows, dtype, labelled):
-        if rows == "mnist" and labelled != 0.25:
-            raise NotImplementedError("the paper's way takes seconds: 25% labelled only")
+
+class DenseVsPaper:
+    """The paper's way (rbf_kernel(X, X) then reductions) over mir_fast, 25% labelled."""
+
+    params = (["1k", "mnist"], ["float32", "float64"])
+    param_names = ["rows", "dtype"]
+    timeout = 300
+
+    def setup(self, rows, dtype):
+        _dense_setup(self, rows, dtype, 0.25)
+
+    def track_speedup_vs_paper(self, rows, dtype):
         mir = _median_seconds(lambda: major_influence_range(self.X, self.y, gamma=self.gamma))
         paper = _median_seconds(lambda: _paper_way(self.X, self.y, self.gamma), repeats=1)
         return paper / mir
@@ -94,10 +114,7 @@ class SparseMIR:
     timeout = 300
 
     def setup(self, rows, dtype, labelled):
-        n = SPARSE_ROWS[rows]
-        self.X = rcv1_like(n_samples=n, random_state=0, dtype=dtype)
-        self.y = _labels(n, labelled)
-        major_influence_range(self.X, self.y, gamma=20.0)
+        _sparse_setup(self, rows, dtype, labelled)
 
     def time_mir(self, rows, dtype, labelled):
         major_influence_range(self.X, self.y, gamma=20.0)
@@ -105,11 +122,20 @@ class SparseMIR:
     def peakmem_mir(self, rows, dtype, labelled):
         major_influence_range(self.X, self.y, gamma=20.0)
 
-    def track_speedup_vs_sklearn_argmin(self, rows, dtype, labelled):
+
+class SparseVsArgmin:
+    """scikit-learn's pairwise_distances_argmin_min (nearest only) over mir_fast, 25%."""
+
+    params = (["2k", "rcv1"], ["float32", "float64"])
+    param_names = ["rows", "dtype"]
+    timeout = 300
+
+    def setup(self, rows, dtype):
+        _sparse_setup(self, rows, dtype, 0.25)
+
+    def track_speedup_vs_sklearn_argmin(self, rows, dtype):
         from sklearn.metrics import pairwise_distances_argmin_min
 
-        if rows == "rcv1" and labelled != 0.25:
-            raise NotImplementedError("25% labelled only at the RCV1 size")
         XU, XL = self.X[self.y == -1], self.X[self.y != -1]
         mir = _median_seconds(lambda: major_influence_range(self.X, self.y, gamma=20.0))
         argmin = _median_seconds(lambda: pairwise_distances_argmin_min(XU, XL), repeats=1)
