@@ -1,0 +1,267 @@
+"""The models an attacker poisons: scikit-learn's label propagation and spreading, and
+the inductive models trained on the labels they infer.
+
+``label_propagation`` and ``label_spreading`` build scikit-learn estimators with the
+settings of the paper's published configuration and a kernel that is computed once
+per data set and reused across refits.  ``BatchedVictim`` returns, for many label
+vectors at once, the same transductive labels as those estimators' ``transduction_``.
+
+Why batching is exact.  With a fixed set of labelled inputs both algorithms are
+linear in the one-hot label matrix ``Y`` (n x C).  Label spreading iterates
+``F <- alpha S F + (1 - alpha) Y`` with ``S = D^-1/2 W D^-1/2`` (zero diagonal).
+Label propagation iterates ``F <- P F`` with ``P = D^-1 W``, divides every row by
+its sum and clamps the labelled rows back to ``Y``; the row sums of ``P F`` depend
+only on which inputs are labelled, not on their classes, so the division is the
+same for every label vector sharing that mask.  Many label vectors (columns
+side by side) therefore propagate together as one matrix product per iteration.
+scikit-learn stops each fit when ``sum |F_t - F_{t-1}| < tol``; the batch applies
+that test to each label vector on its own and freezes the ones that stop.
+"""
+
+import hashlib
+import warnings
+from collections import OrderedDict
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics.pairwise import rbf_kernel
+
+#: The published configuration: label propagation with max_iter 5 (a truncated
+#: propagation, not the harmonic solution), label spreading with scikit-learn's
+#: defaults (alpha 0.2, max_iter 30); tol 1e-3 for both.
+VICTIM_SETTINGS = {
+    "propagation": {"max_iter": 5, "tol": 1e-3},
+    "spreading": {"alpha": 0.2, "max_iter": 30, "tol": 1e-3},
+}
+VARIANTS = tuple(VICTIM_SETTINGS)
+
+_BATCH_BYTES = 256 * 2**20
+
+
+def _digest(X):
+    """Content digest of a dense or sparse matrix (shape, dtype and values)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((type(X).__name__, X.shape, X.dtype.str)).encode())
+    if sp.issparse(X):
+        X = X.tocsr()
+        parts = (X.indptr, X.indices, X.data)
+    else:
+        parts = (X,)
+    for part in parts:
+        digest.update(np.ascontiguousarray(part).view(np.uint8).ravel())
+    return digest.hexdigest()
+
+
+class CachedRBFKernel:
+    """RBF kernel ``exp(-gamma ||x - y||^2)`` that remembers the matrices it computed.
+
+    Passed as ``kernel=`` to scikit-learn's label propagation estimators, so that
+    refits on the same inputs (with other labels) skip the n x n kernel.  Entries
+    are keyed on a digest of the data's contents, never on shapes alone, and each
+    call returns a fresh copy (scikit-learn normalises the matrix in place).
+
+    Parameters
+    ----------
+    gamma : float
+    max_entries : int
+        How many kernel matrices to keep (least recently used are dropped).
+    """
+
+    def __init__(self, gamma, max_entries=2):
+        self.gamma = float(gamma)
+        self.max_entries = max_entries
+        self._cache = OrderedDict()
+        self.misses = 0
+
+    def __call__(self, X, Y):
+        key = (_digest(X), _digest(Y))
+        if key in self._cache:
+            self._cache.move_to_end(key)
+        else:
+            self.misses += 1
+            self._cache[key] = rbf_kernel(X, Y, gamma=self.gamma)
+            while len(self._cache) > self.max_entries:
+                self._cache.popitem(last=False)
+        return self._cache[key].copy()
+
+    def __reduce__(self):  # pickling/cloning carries the width, not the cache
+        return (type(self), (self.gamma, self.max_entries))
+
+
+def label_propagation(gamma, kernel=None, **overrides):
+    """scikit-learn ``LabelPropagation`` with the paper's settings and a cached RBF kernel."""
+    from sklearn.semi_supervised import LabelPropagation
+
+    settings = {**VICTIM_SETTINGS["propagation"], **overrides}
+    return LabelPropagation(kernel=kernel or CachedRBFKernel(gamma), **settings)
+
+
+def label_spreading(gamma, kernel=None, **overrides):
+    """scikit-learn ``LabelSpreading`` with the paper's settings and a cached RBF kernel."""
+    from sklearn.semi_supervised import LabelSpreading
+
+    settings = {**VICTIM_SETTINGS["spreading"], **overrides}
+    return LabelSpreading(kernel=kernel or CachedRBFKernel(gamma), **settings)
+
+
+def make_victim(variant, gamma, **overrides):
+    """``label_propagation`` or ``label_spreading`` by name (``"propagation"``, ``"spreading"``)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    factory = label_propagation if variant == "propagation" else label_spreading
+    return factory(gamma, **overrides)
+
+
+def propagation_graph(X, variant, gamma):
+    """The matrix scikit-learn's estimator iterates with, computed the same way.
+
+    ``"propagation"``: ``P = D^-1 W``; ``"spreading"``: ``S = D^-1/2 W D^-1/2`` with a
+    zero diagonal, where ``W = rbf_kernel(X, X, gamma)`` (with ``W_ii = 1``).
+    """
+    from scipy.sparse.csgraph import laplacian
+
+    W = rbf_kernel(X, X, gamma=gamma)
+    if variant == "propagation":
+        W /= W.sum(axis=1)[:, np.newaxis]
+        return W
+    S = -laplacian(W, normed=True)
+    S.flat[:: S.shape[0] + 1] = 0.0
+    return S
+
+
+class BatchedVictim:
+    """Transductive labels of label propagation / spreading for many label vectors.
+
+    ``predict(Y)`` equals ``[make_victim(variant, gamma).fit(X, y).transduction_
+    for y in Y]`` (same iterations, same per-fit stopping rule), with the n x n
+    graph built once and the label vectors propagated side by side.
+
+    Parameters
+    ----------
+    X : array of shape (n, d) or sparse matrix
+    variant : {"propagation", "spreading"}
+    gamma : float
+    **overrides
+        ``max_iter``, ``tol`` (and ``alpha`` for spreading) instead of the paper's.
+    """
+
+    def __init__(self, X, variant, gamma, **overrides):
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+        unknown = set(overrides) - set(VICTIM_SETTINGS[variant])
+        if unknown:
+            raise TypeError(f"unknown setting(s) for {variant}: {sorted(unknown)}")
+        self.variant = variant
+        self.settings = {**VICTIM_SETTINGS[variant], **overrides}
+        self.graph = propagation_graph(X, variant, gamma)
+        self.n_samples = self.graph.shape[0]
+
+    def predict(self, Y):
+        """Transductive labels for each row of ``Y`` (-1 marks unlabelled inputs).
+
+        Parameters
+        ----------
+        Y : array of shape (n_vectors, n) or (n,)
+
+        Returns
+        -------
+        ndarray of the same shape: every input's inferred label, the labelled
+        inputs' included (scikit-learn's ``transduction_``).
+        """
+        Y = np.asarray(Y)
+        single = Y.ndim == 1
+        Y = np.atleast_2d(Y)
+        if Y.shape[1] != self.n_samples:
+            raise ValueError(f"label vectors have {Y.shape[1]} entries, X has "
+                             f"{self.n_samples} rows")
+        out = np.empty(Y.shape, dtype=Y.dtype)
+        groups = {}
+        for row, labels in enumerate(Y):
+            classes = np.unique(labels[labels != -1])
+            if len(classes) == 0:
+                raise ValueError(f"label vector {row} has no labelled input")
+            key = ((labels == -1).tobytes(), classes.tobytes())
+            groups.setdefault(key, (classes, []))[1].append(row)
+        for classes, rows in groups.values():
+            per_batch = max(1, _BATCH_BYTES // (8 * 4 * self.n_samples * len(classes)))
+            for start in range(0, len(rows), per_batch):
+                chosen = rows[start : start + per_batch]
+                out[chosen] = self._propagate(Y[chosen], classes)
+        return out[0] if single else out
+
+    def _propagate(self, Y, classes):
+        n_vectors, n = Y.shape
+        n_classes = len(classes)
+        unlabelled = Y[0] == -1
+        one_hot = (Y[:, :, np.newaxis] == classes).astype(np.float64)  # (v, n, c)
+        F = np.ascontiguousarray(one_hot.transpose(1, 0, 2))  # (n, v, c)
+        clamp = F.copy()
+        if self.variant == "propagation":
+            clamp[unlabelled] = 0.0
+        else:
+            clamp *= 1.0 - self.settings["alpha"]
+        previous = np.zeros_like(F)
+        active = np.ones(n_vectors, dtype=bool)
+        for _ in range(self.settings["max_iter"]):
+            change = np.abs(F - previous).sum(axis=(0, 2))
+            active &= ~(change < self.settings["tol"])
+            if not active.any():
+                break
+            step = F[:, active] if not active.all() else F
+            previous = F.copy()
+            product = (self.graph @ step.reshape(n, -1)).reshape(step.shape)
+            if self.variant == "propagation":
+                normaliser = product.sum(axis=2, keepdims=True)
+                normaliser[normaliser == 0] = 1.0
+                product /= normaliser
+                product[~unlabelled] = clamp[~unlabelled][:, active]
+            else:
+                product *= self.settings["alpha"]
+                product += clamp[:, active]
+            F[:, active] = product
+        normaliser = F.sum(axis=2, keepdims=True)
+        normaliser[normaliser == 0] = 1.0
+        F /= normaliser
+        return classes[np.argmax(F, axis=2)].T
+
+
+def transductive_error(predicted, y_true, unlabelled):
+    """Fraction of the unlabelled inputs whose inferred label is wrong.
+
+    ``predicted`` may hold one label vector or one per row.
+    """
+    predicted = np.asarray(predicted)
+    wrong = predicted[..., unlabelled] != np.asarray(y_true)[unlabelled]
+    return wrong.mean(axis=-1)
+
+
+def random_forest(random_state=2020, n_jobs=None):
+    """The paper's random forest: 100 trees, Gini, sqrt(#features) per split, seeded."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    return RandomForestClassifier(n_estimators=100, criterion="gini", max_features="sqrt",
+                                  random_state=random_state, n_jobs=n_jobs)
+
+
+def mlp(random_state=2020):
+    """The paper's network: 128 ReLU units, a logistic output, binary cross-entropy,
+    Adam (lr 1e-3), batches of 32, 5 epochs, no weight penalty, seeded."""
+    from sklearn.neural_network import MLPClassifier
+
+    return MLPClassifier(hidden_layer_sizes=(128,), activation="relu", solver="adam",
+                         alpha=0.0, learning_rate_init=1e-3, batch_size=32, max_iter=5,
+                         shuffle=True, random_state=random_state)
+
+
+INDUCTIVE_MODELS = {"rf": random_forest, "mlp": mlp}
+
+
+def inductive_error(model_name, X, labels, X_test, y_test, random_state=2020):
+    """Test error of an inductive model trained on all transductive inputs with the
+    labels the victim inferred (``labels``: one per row of ``X``)."""
+    model = INDUCTIVE_MODELS[model_name](random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # 5 epochs by design
+        model.fit(X, labels)
+    return float(np.mean(model.predict(X_test) != y_test))
