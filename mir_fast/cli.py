@@ -125,6 +125,50 @@ def _audit(args):
     return 0
 
 
+def _reproduce(args):
+    from .experiments import reproduce
+
+    outcome = reproduce(args.question, args.dataset, labelled=args.labelled,
+                        budgets=args.budget, repeats=args.repeats,
+                        timing_repeats=args.timing_repeats, seed=args.seed, out=args.out,
+                        quick=args.quick, data_home=args.data_home, n_jobs=args.n_jobs,
+                        max_train=args.max_train, progress=not args.no_progress)
+    for path in outcome["files"]:
+        print(path)
+    _note(args, f"done in {outcome['seconds']:.1f} s; tables in "
+                f"{outcome['folder']}/report.md")
+    return 0
+
+
+def _add_reproduce(commands):
+    from .experiments.protocol import BUDGETS, LABELLED_FRACTIONS
+
+    command = commands.add_parser("reproduce", help="the paper's experiments (RQ1-RQ4): "
+                                  "records, tables and figure")
+    command.add_argument("question", choices=["rq1", "rq2", "rq3", "rq4", "all"])
+    command.add_argument("--dataset", help="digits17, mnist17, fashion:<a>-<b>, "
+                         "cifar-cat-ship, rcv1, rotten-tomatoes, blobs:<n>, moons:<n>")
+    command.add_argument("--labelled", type=float, nargs="+", default=list(LABELLED_FRACTIONS),
+                         help="labelled fractions (default 0.05 0.15 0.25)")
+    command.add_argument("--budget", type=float, nargs="+", default=list(BUDGETS),
+                         help="poison budgets, fractions of the labelled inputs "
+                         "(default 0.05 0.10 0.15 0.20)")
+    command.add_argument("--repeats", type=int, help="splits per setting (default 3; "
+                         "1 with --quick)")
+    command.add_argument("--timing-repeats", type=int, help="RQ3 timing runs (default 5; "
+                         "2 with --quick)")
+    command.add_argument("--seed", type=int, default=2020, help="first split seed")
+    command.add_argument("--out", help="results folder (default mir-fast-results/<dataset>); "
+                         "records already there are reused")
+    command.add_argument("--quick", action="store_true", help="every RQ on digits17, once")
+    command.add_argument("--data-home", help="folder with the data set's files")
+    command.add_argument("--max-train", type=int, help="keep the first N transductive inputs")
+    command.add_argument("--n-jobs", type=int, default=None, help="threads (default: cores)")
+    command.add_argument("--no-progress", action="store_true", help="no progress bars")
+    command.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    command.set_defaults(run=_reproduce)
+
+
 def _note(args, text):
     if not args.quiet:
         print(f"mir-fast: {text}", file=sys.stderr)
@@ -197,6 +241,7 @@ def build_parser():
     audit.add_argument("--budget", type=_budget, default=None,
                        help="how many (default: every label with MIR > 0)")
     audit.set_defaults(run=_audit)
+    _add_reproduce(commands)
     return parser
 
 

@@ -1,0 +1,87 @@
+"""The paper's experiments (RQ1-RQ4), resumable, with reports beside the paper's numbers.
+
+``reproduce("all", dataset="mnist17")`` runs section 6 of the paper on one data set and
+writes, under ``out``, one JSON-lines file of records per research question and a
+``report.md`` with the tables (and ``rq2-figure.png``, the paper's Figure 4).
+"""
+
+import os
+import time
+
+from . import rq1, rq2, rq3, rq4
+from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
+from .report import write_report
+from .store import ResultStore, run_metadata
+
+QUESTIONS = ("rq1", "rq2", "rq3", "rq4")
+QUICK_DATASET = "digits17"
+
+
+def _progress(enabled):
+    if not enabled:
+        return lambda items, desc=None: items
+    from tqdm.auto import tqdm
+
+    return lambda items, desc=None: tqdm(list(items), desc=desc, leave=False)
+
+
+def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budgets=BUDGETS,
+              repeats=None, timing_repeats=None, seed=PAPER_SEED, out=None, quick=False,
+              data_home=None, n_jobs=None, max_train=None, progress=True):
+    """Run one research question (``"rq1"`` ... ``"rq4"``) or ``"all"`` and report.
+
+    Parameters
+    ----------
+    question : {"rq1", "rq2", "rq3", "rq4", "all"}
+    dataset : str
+        A name understood by ``mir_fast.datasets.load``; ``quick`` defaults it to
+        ``digits17``.
+    labelled, budgets : sequences of float
+        Labelled fractions (RQ1, RQ3, RQ4) and poison budgets (RQ2, RQ3).
+    repeats : int
+        Splits per setting (seeds ``seed, seed + 1, ...``); default 3, 1 with ``quick``.
+    timing_repeats : int
+        RQ3 timing runs per method (the paper: 50); default 5, 2 with ``quick``.
+    out : str
+        Folder for records and reports (default ``mir-fast-results/<dataset>``).
+        Records already there are reused: an interrupted run resumes.
+    max_train : int, optional
+        Keep only the first ``max_train`` transductive inputs (for trial runs).
+
+    Returns
+    -------
+    dict
+        ``{"folder", "files", "seconds"}``.
+    """
+    if question != "all" and question not in QUESTIONS:
+        raise ValueError(f"question must be one of {QUESTIONS} or 'all', got {question!r}")
+    dataset = dataset or (QUICK_DATASET if quick else None)
+    if dataset is None:
+        raise ValueError("name a data set (--dataset), or use --quick (quick=True) for digits17")
+    repeats = repeats or (1 if quick else 3)
+    timing_repeats = timing_repeats or (2 if quick else 5)
+    for name, values in (("labelled", labelled), ("budgets", budgets)):
+        if not values or not all(0 < v < 1 for v in values):
+            raise ValueError(f"{name} must be fractions in (0, 1), got {list(values)}")
+    start = time.perf_counter()
+    problem = Problem.load(dataset, data_home=data_home, n_jobs=n_jobs, max_train=max_train)
+    folder = out or os.path.join("mir-fast-results", dataset.replace(":", "-"))
+    metadata = run_metadata(n_jobs)
+    records = os.path.join(folder, "records")
+    seeds = repeat_seeds(seed, repeats)
+    show = _progress(progress)
+    chosen = QUESTIONS if question == "all" else (question,)
+    stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
+    if "rq1" in stores:
+        rq1.run(problem, stores["rq1"], labelled, seeds, show)
+    if "rq2" in stores:
+        rq2.run(problem, stores["rq2"], budgets, seeds, show)
+    if "rq3" in stores:
+        rq3.run(problem, stores["rq3"], labelled, budgets, seeds, show)
+        rq3.run_timing(problem, stores["rq3"], timing_repeats, seed, show)
+    if "rq4" in stores:
+        rq4.run(problem, stores["rq4"], labelled, seeds, show)
+    info = (problem.name, problem.title, problem.stand_in_for)
+    files = write_report(stores, info, folder)
+    return {"folder": folder, "files": [s.path for s in stores.values()] + files,
+            "seconds": time.perf_counter() - start}

@@ -1,0 +1,47 @@
+"""RQ1: does a labelled input's MIR predict the transductive error after flipping it?
+
+For every labelled input alone, flip its label, run the victim (all flips at once
+through the batched evaluator, equal to scikit-learn's fits), and correlate the
+error rate on the unlabelled inputs with MIR (Kendall's tau, Pearson's r).
+"""
+
+import time
+import warnings
+
+import numpy as np
+from scipy import stats
+
+from .protocol import VICTIMS, flipped
+
+
+def _correlation(function, x, y):
+    if np.ptp(x) == 0 or np.ptp(y) == 0:  # undefined for a constant sample
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        statistic, p_value = function(x, y)
+    return float(statistic), float(p_value)
+
+
+def run(problem, store, fractions, seeds, progress):
+    victims = {variant: problem.victim(variant) for variant in VICTIMS}
+    tasks = [(v, p, r, s) for v in VICTIMS for p in fractions for r, s in enumerate(seeds)]
+    for variant, fraction, repeat, seed in progress(tasks, desc="RQ1"):
+        task = f"rq1/{variant}/{fraction}/{seed}"
+        if store.done(task):
+            continue
+        start = time.perf_counter()
+        split = problem.split(fraction, seed)
+        _, scores = problem.mir_ranking(split)
+        labelled = np.flatnonzero(split != -1)
+        vectors = np.vstack([split] + [flipped(split, [j]) for j in labelled])
+        errors = problem.transductive_error(victims[variant].predict(vectors), split)
+        mir = scores[labelled]
+        tau, tau_p = _correlation(stats.kendalltau, mir, errors[1:])
+        r, r_p = _correlation(stats.pearsonr, mir, errors[1:])
+        store.add(task, [dict(rq="rq1", dataset=problem.name, victim=variant,
+                              labelled=fraction, repeat=repeat, seed=seed,
+                              n_labelled=len(labelled), kendall_tau=tau, kendall_p=tau_p,
+                              pearson_r=r, pearson_p=r_p, clean_error=float(errors[0]),
+                              mean_flip_error=float(errors[1:].mean()),
+                              seconds=time.perf_counter() - start)])

@@ -1,0 +1,83 @@
+"""RQ3: MIR against Liu et al.'s greedy and probabilistic attacks, and random flips.
+
+Effectiveness: label propagation's transductive error and the RF / MLP inductive
+errors after each method poisons its chosen labels, per labelled fraction and
+budget.  Both of Liu et al.'s methods run unsupervised (like MIR, they do not see
+the unlabelled inputs' true labels: the clean harmonic predictions stand in).  The
+greedy order and the probabilistic ranking do not depend on the budget, so one run
+at the largest budget gives every smaller one as a prefix.
+
+Efficiency: seconds each method takes to choose 20 labels (25% labelled), repeated.
+"""
+
+import time
+
+import numpy as np
+
+from .. import major_influence_range
+from ..baselines import liu_attack, random_flips
+from .protocol import MODELS, budget_size, flipped
+
+METHODS = ("mir", "greedy", "probabilistic", "random")
+TIMING_LABELLED = 0.25
+TIMING_BUDGET = 20
+
+
+def _choices(problem, split, largest, seed):
+    ranking, _ = problem.mir_ranking(split)
+    choices = {"mir": ranking[:largest]}
+    for method in ("greedy", "probabilistic"):
+        choices[method] = liu_attack(problem.X, split, largest, problem.gamma, method=method,
+                                     random_state=seed).indices
+    choices["random"] = random_flips(split, largest, random_state=seed).indices
+    return choices
+
+
+def run(problem, store, fractions, budgets, seeds, progress):
+    tasks = [(p, r, s) for p in fractions for r, s in enumerate(seeds)]
+    victim = problem.victim("propagation")
+    for fraction, repeat, seed in progress(tasks, desc="RQ3"):
+        task = f"rq3/{fraction}/{seed}"
+        if store.done(task):
+            continue
+        split = problem.split(fraction, seed)
+        n_labelled = int((split != -1).sum())
+        choices = _choices(problem, split, budget_size(max(budgets), n_labelled), seed)
+        rows = [("clean", 0.0, split)]
+        for method in METHODS:
+            for budget in budgets:
+                chosen = choices[method][: budget_size(budget, n_labelled)]
+                rows.append((method, budget, flipped(split, chosen)))
+        predicted = victim.predict(np.vstack([row[2] for row in rows]))
+        records = []
+        for (method, budget, poisoned), labels in zip(rows, predicted):
+            inductive = problem.inductive_errors(poisoned, labels)
+            records.append(dict(rq="rq3", dataset=problem.name, method=method,
+                                labelled=fraction, budget=budget, repeat=repeat, seed=seed,
+                                n_poisoned=int((poisoned != split).sum()),
+                                transductive_error=float(problem.transductive_error(labels,
+                                                                                    split)),
+                                **{f"{m}_error": inductive[m] for m in MODELS}))
+        store.add(task, records)
+
+
+def run_timing(problem, store, repeats, seed, progress):
+    """Seconds to choose ``TIMING_BUDGET`` labels, ``repeats`` times per method."""
+    split = problem.split(TIMING_LABELLED, seed)
+    budget = min(TIMING_BUDGET, int((split != -1).sum()))
+    for repeat in progress(range(repeats), desc="RQ3 timing"):
+        task = f"rq3-timing/{seed}/{repeat}"
+        if store.done(task):
+            continue
+        records = []
+        start = time.perf_counter()
+        result = major_influence_range(problem.X, split, gamma=problem.gamma,
+                                       n_jobs=problem.n_jobs)
+        result.ranking()[:budget]
+        records.append(dict(method="mir", seconds=time.perf_counter() - start))
+        for method in ("greedy", "probabilistic"):
+            chosen = liu_attack(problem.X, split, budget, problem.gamma, method=method,
+                                random_state=seed + repeat)
+            records.append(dict(method=method, seconds=chosen.seconds))
+        store.add(task, [dict(rq="rq3-timing", dataset=problem.name, labelled=TIMING_LABELLED,
+                              budget=budget, repeat=repeat, seed=seed, **r) for r in records])

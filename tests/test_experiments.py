@@ -1,0 +1,112 @@
+"""The reproduction harness: the quick run end to end, resuming, and RQ1 against
+scikit-learn fits computed independently."""
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mir_fast import datasets, major_influence_range
+from mir_fast.experiments import reproduce
+from mir_fast.experiments.store import ResultStore
+from mir_fast.victims import make_victim
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("quick")
+    completed = subprocess.run(
+        [sys.executable, "-m", "mir_fast", "reproduce", "all", "--quick", "--out", str(folder),
+         "--no-progress"], capture_output=True, text=True, timeout=300, cwd=folder)
+    assert completed.returncode == 0, completed.stderr
+    return folder, completed
+
+
+def _records(folder, rq):
+    with open(folder / "records" / f"{rq}.jsonl") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_quick_run_writes_every_table_and_the_figure(quick_run):
+    folder, completed = quick_run
+    report = (folder / "report.md").read_text()
+    for heading in ("RQ1: Kendall tau", "RQ2: inductive error", "RQ3: MIR vs Liu",
+                    "RQ3: seconds to choose", "RQ4: re-check"):
+        assert heading in report
+    assert "| L. propagation |" in report and "| L. spreading |" in report
+    assert (folder / "rq2-figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "report.md" in completed.stdout
+
+
+def test_quick_records_are_complete_and_carry_their_context(quick_run):
+    folder, _ = quick_run
+    rq1 = _records(folder, "rq1")
+    assert len(rq1) == 2 * 3  # victims x labelled fractions, one repeat
+    assert all(r["seed"] == 2020 and r["meta"]["sklearn"] and "n_jobs" in r["meta"]
+               for r in rq1)
+    rq2 = _records(folder, "rq2")
+    assert sorted({r["budget"] for r in rq2}) == [0.0, 0.05, 0.10, 0.15, 0.20]
+    rq3 = _records(folder, "rq3")
+    assert {r["method"] for r in rq3 if r["rq"] == "rq3"} == {"clean", "mir", "greedy",
+                                                               "probabilistic", "random"}
+    assert {r["method"] for r in rq3 if r["rq"] == "rq3-timing"} == {"mir", "greedy",
+                                                                      "probabilistic"}
+    rq4 = _records(folder, "rq4")
+    assert {r["state"] for r in rq4} == {"clean", "poisoned", "relabelled", "extra_labels"}
+    poisoned = [r for r in rq4 if r["state"] == "poisoned" and r["labelled"] == 0.25]
+    clean = [r for r in rq4 if r["state"] == "clean" and r["labelled"] == 0.25]
+    assert all(p["transductive_error"] > c["transductive_error"]
+               for p, c in zip(poisoned, clean))
+
+
+def test_mir_attack_raises_the_error_with_the_budget(quick_run):
+    folder, _ = quick_run
+    rq2 = [r for r in _records(folder, "rq2") if r["victim"] == "propagation"]
+    errors = [r["transductive_error"] for r in sorted(rq2, key=lambda r: r["budget"])]
+    assert errors[0] < errors[-1]
+
+
+def test_a_second_run_resumes_instead_of_recomputing(tmp_path):
+    kwargs = dict(dataset="digits17", labelled=[0.25], out=str(tmp_path), progress=False)
+    reproduce("rq1", repeats=1, **kwargs)
+    lines = (tmp_path / "records" / "rq1.jsonl").read_text().splitlines()
+    again = reproduce("rq1", **{**kwargs, "repeats": 2})
+    after = (tmp_path / "records" / "rq1.jsonl").read_text().splitlines()
+    assert after[: len(lines)] == lines and len(after) == 2 * len(lines)
+    assert again["files"][0].endswith("rq1.jsonl")
+
+
+def test_rq1_matches_independent_sklearn_fits(tmp_path):
+    reproduce("rq1", "digits17", labelled=[0.15], out=str(tmp_path), progress=False)
+    stored = ResultStore(str(tmp_path / "records"), "rq1", {}).select(victim="propagation")[0]
+    X, y, _, _ = datasets.digits17()
+    split = datasets.labelled_split(y, 0.15)
+    result = major_influence_range(X, split, gamma=3.0)
+    errors = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for j in result.labelled:
+            poisoned = split.copy()
+            poisoned[j] = 8 - poisoned[j]  # 1 <-> 7
+            predicted = make_victim("propagation", 3.0).fit(X, poisoned).transduction_
+            errors.append(np.mean(predicted[split == -1] != y[split == -1]))
+    tau, _ = stats.kendalltau(result.scores, errors)
+    r, _ = stats.pearsonr(result.scores, errors)
+    assert stored["kendall_tau"] == pytest.approx(tau)
+    assert stored["pearson_r"] == pytest.approx(r)
+    assert stored["n_labelled"] == len(result.labelled)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(question="rq9", quick=True), "question"),
+    (dict(question="rq1"), "--dataset"),
+    (dict(question="rq1", quick=True, budgets=[1.5]), "budgets"),
+    (dict(question="rq1", quick=True, labelled=[]), "labelled"),
+])
+def test_bad_requests_are_rejected(kwargs, message, tmp_path):
+    with pytest.raises(ValueError, match=message):
+        reproduce(out=str(tmp_path), progress=False, **kwargs)
