@@ -156,15 +156,56 @@ def _centred_sq_norms(X, rows, mean, n_threads):
     return out
 
 
-def fold_dense(X, labelled, rows, gamma, threshold, n_threads):
-    """Certified reduction of dense ``rows`` of X against ``labelled`` rows."""
+#: Rows per block of the column sums behind the centring mean.  The blocks start at
+#: row 0 whatever the caller's chunking, so the mean is the same bits everywhere.
+STATISTICS_BLOCK_ROWS = 1024
+
+
+@dataclass
+class DenseStatistics:
+    """What the dense passes need to know about all of X: the mean they centre with
+    and the largest squared row norm (which decides whether float32 is safe)."""
+
+    mean: np.ndarray  # float64
+    max_sq_norm: float  # of the uncentred rows, in float64
+
+    @classmethod
+    def of(cls, X):
+        return cls.combine([block_statistics(X, start)
+                            for start in range(0, X.shape[0], STATISTICS_BLOCK_ROWS)],
+                           X.shape[0])
+
+    @classmethod
+    def combine(cls, partials, n_rows):
+        """From ``block_statistics`` of every block, in row order."""
+        total = np.zeros_like(partials[0][0])
+        for sums, _ in partials:
+            total += sums
+        return cls(total / n_rows, max(p[1] for p in partials))
+
+
+def block_statistics(X, start):
+    """(column sums in float64, largest squared row norm) of rows ``start`` to
+    ``start + STATISTICS_BLOCK_ROWS`` (a block of the row-block grid)."""
+    block = np.asarray(X[start : start + STATISTICS_BLOCK_ROWS], dtype=np.float64)
+    return block.sum(axis=0), float(np.einsum("ij,ij->i", block, block).max())
+
+
+def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None):
+    """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
+
+    ``statistics`` (a ``DenseStatistics`` of the whole data set) lets a caller that
+    holds only some rows (a chunk, a worker's block) get the same bits as one call
+    on all rows; by default they are computed from X.
+    """
     n_features = X.shape[1]
     n_labelled = len(labelled)
     fold = RowFold.empty(len(rows))
     pending = np.arange(len(rows))
-    mean64 = X.mean(axis=0, dtype=np.float64)
-    all_sq_norms = _centred_sq_norms(X, np.arange(X.shape[0]), mean64, n_threads)
-    max_sq_norm = all_sq_norms.max()
+    statistics = statistics or DenseStatistics.of(X)
+    mean64 = statistics.mean
+    # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
+    max_sq_norm = 4.0 * statistics.max_sq_norm
     if not np.isfinite(max_sq_norm):
         raise ValueError("X has values too large: squared distances overflow float64")
     work_dtypes = [np.dtype(np.float64)]
@@ -230,15 +271,20 @@ def choose_head_features(count_labelled, count_rows, n_labelled, n_rows):
     return np.sort(order[:best])
 
 
-def split_labelled(X, labelled, rows):
-    """Dense head and feature-major tail of the labelled rows (see ``_sparse``)."""
+def csr_head_features(X, labelled, rows):
+    """The CSR kernel's dense head for these labelled and unlabelled rows."""
     n_features = X.shape[1]
-    X_lab = X[labelled]
-    count_labelled = np.bincount(X_lab.indices, minlength=n_features).astype(np.int64)
+    count_labelled = np.bincount(X[labelled].indices, minlength=n_features).astype(np.int64)
     count_rows = np.zeros(n_features, dtype=np.int64)
     for start in range(0, len(rows), 8192):  # chunks: never a copy of all the rows
         count_rows += np.bincount(X[rows[start : start + 8192]].indices, minlength=n_features)
-    head = choose_head_features(count_labelled, count_rows, len(labelled), len(rows))
+    return choose_head_features(count_labelled, count_rows, len(labelled), len(rows))
+
+
+def split_labelled(X, labelled, head):
+    """Dense head and feature-major tail of the labelled rows (see ``_sparse``)."""
+    n_features = X.shape[1]
+    X_lab = X[labelled]
     head_slot = np.full(n_features, -1, dtype=np.int32)
     head_slot[head] = np.arange(len(head), dtype=np.int32)
     lab_head = np.ascontiguousarray(X_lab[:, head].toarray(), dtype=np.float64)
@@ -256,8 +302,20 @@ def split_labelled(X, labelled, rows):
     )
 
 
-def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
-    """Certified reduction of CSR ``rows`` of X against ``labelled`` rows."""
+def whole_data_context(X, is_sparse, labelled, rows):
+    """Keyword arguments of ``fold_dense`` / ``fold_csr`` that depend on all rows, so
+    that folding the rows in parts (chunks, workers) gives the bits of one call."""
+    if is_sparse:
+        return {"head": csr_head_features(X, labelled, rows)}
+    return {"statistics": DenseStatistics.of(X)}
+
+
+def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None):
+    """Certified reduction of CSR ``rows`` of X against ``labelled`` rows.
+
+    ``head`` (from ``csr_head_features`` on all rows) lets a caller holding only
+    some rows get the same bits as one call on all rows.
+    """
     n_labelled = len(labelled)
     fold = RowFold.empty(len(rows))
     norm_lab = np.empty(n_labelled)
@@ -269,7 +327,9 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads):
         raise ValueError("X has values too large: squared distances overflow float64")
     if len(rows) == 0:
         return fold
-    head_slot, lab_head, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, rows)
+    if head is None:
+        head = csr_head_features(X, labelled, rows)
+    head_slot, lab_head, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, head)
     n_head = lab_head.shape[1]
     best, dmin, dsecond, ssum = _outputs(len(rows))
     height = csr_tile_rows(len(rows), n_labelled)

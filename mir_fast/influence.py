@@ -189,12 +189,13 @@ def _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold, n_
     chunk = 32 * _core.TILE_ROWS
     if len(unlabelled) <= chunk:
         return fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
+    context = _core.whole_data_context(X, fold_rows is _core.fold_csr, labelled, unlabelled)
     parts = []
     with tqdm(total=len(unlabelled), unit="row", desc="MIR", leave=False,
               disable=None) as bar:
         for start in range(0, len(unlabelled), chunk):
             rows = unlabelled[start : start + chunk]
-            parts.append(fold_rows(X, labelled, rows, gamma, threshold, n_threads))
+            parts.append(fold_rows(X, labelled, rows, gamma, threshold, n_threads, **context))
             bar.update(len(rows))
     return _core.RowFold.concatenate(parts)
 
