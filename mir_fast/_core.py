@@ -46,6 +46,9 @@ UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 
 #: Unlabelled rows per tile once there are enough rows to keep every thread busy.
 TILE_ROWS = 512
+#: Rows of unlabelled inputs that callers may fold separately without changing a bit
+#: (a multiple of every tile height).
+SUPER_TILE_ROWS = 32 * TILE_ROWS
 #: Bytes of labelled rows a thread gathers per tile (sets the labelled tile height).
 LABELLED_TILE_BYTES = 2 << 20
 #: Bytes of the CSR kernel's product tile (a few unlabelled rows x all labelled rows).
@@ -191,12 +194,37 @@ def block_statistics(X, start):
     return block.sum(axis=0), float(np.einsum("ij,ij->i", block, block).max())
 
 
-def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None):
+def _by_super_tile(positions):
+    """``positions`` (sorted) split by the super-tile they fall in."""
+    cuts = np.flatnonzero(np.diff(positions // SUPER_TILE_ROWS)) + 1
+    return np.split(positions, cuts)
+
+
+def _dense_pass(X, labelled, rows, mean, norm_lab, gamma, height, work_dtype, n_threads):
+    """One kernel pass in ``work_dtype``: (best, d_min, d_second, sum, row norms)."""
+    n_features = X.shape[1]
+    best, dmin, dsecond, ssum = _outputs(len(rows))
+    norm_rows = np.empty(len(rows))
+    width = tile_labelled(n_features, work_dtype.itemsize, len(labelled))
+    work = np.empty((n_threads, (height + width) * n_features + height * width),
+                    dtype=work_dtype)
+    sliced = work_dtype == np.float32
+    dwork = np.empty((n_threads, width + 4 * height + (height * width if sliced else 0)))
+    _dense.fold_dense(X, labelled, rows, mean, norm_lab, gamma, height, width,
+                      float32_slice(n_features), work, dwork, n_threads, best, dmin, dsecond,
+                      ssum, norm_rows)
+    return best, dmin, dsecond, ssum, norm_rows
+
+
+def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
+               height=None):
     """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
 
-    ``statistics`` (a ``DenseStatistics`` of the whole data set) lets a caller that
-    holds only some rows (a chunk, a worker's block) get the same bits as one call
-    on all rows; by default they are computed from X.
+    GEMM results depend on a row's place in its tile, so to get the bits of one call
+    on all rows, a caller holding only some of them (a chunk, a worker's block) folds
+    whole super-tiles (``SUPER_TILE_ROWS`` rows, counted from the first row) and
+    passes ``whole_data_context``: the ``statistics`` of all of X (else computed from
+    X) and the tile ``height`` of the whole call.
     """
     n_features = X.shape[1]
     n_labelled = len(labelled)
@@ -212,32 +240,29 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None):
     if X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
         work_dtypes.insert(0, np.dtype(np.float32))
 
+    first_height = height or tile_rows(len(rows))
     for stage, work_dtype in enumerate(work_dtypes):
         if pending.size == 0:
             return fold
         mean = mean64.astype(work_dtype)
         norm_lab = _centred_sq_norms(X, labelled, mean, n_threads)
-        sub_rows = rows[pending]
-        best, dmin, dsecond, ssum = _outputs(len(sub_rows))
-        norm_rows = np.empty(len(sub_rows))
-        height, width = tile_rows(len(sub_rows)), tile_labelled(
-            n_features, work_dtype.itemsize, n_labelled
-        )
-        work = np.empty(
-            (n_threads, (height + width) * n_features + height * width), dtype=work_dtype
-        )
         sliced = work_dtype == np.float32
-        k_slice = float32_slice(n_features)
-        dwork = np.empty((n_threads, width + 4 * height + (height * width if sliced else 0)))
-        _dense.fold_dense(X, labelled, sub_rows, mean, norm_lab, gamma, height, width, k_slice,
-                          work, dwork, n_threads, best, dmin, dsecond, ssum, norm_rows)
-        del work, dwork
-        _store(fold, pending, stage, best, dmin, ssum)
-        terms = k_slice if sliced else n_features
-        unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
-                                UNIT_ROUNDOFF[work_dtype], gamma, threshold, n_labelled,
-                                exp_error=FAST_EXP_ERROR if sliced else 0.0)
-        pending = pending[unsure]
+        terms = float32_slice(n_features) if sliced else n_features
+        # the first pass tiles all rows; re-check passes tile the pending rows of each
+        # super-tile on their own, so a caller folding whole super-tiles gets these bits
+        groups = [pending] if stage == 0 else _by_super_tile(pending)
+        still = []
+        for group in groups:
+            group_height = first_height if stage == 0 else tile_rows(len(group))
+            best, dmin, dsecond, ssum, norm_rows = _dense_pass(
+                X, labelled, rows[group], mean, norm_lab, gamma, group_height, work_dtype,
+                n_threads)
+            _store(fold, group, stage, best, dmin, ssum)
+            unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
+                                    UNIT_ROUNDOFF[work_dtype], gamma, threshold, n_labelled,
+                                    exp_error=FAST_EXP_ERROR if sliced else 0.0)
+            still.append(group[unsure])
+        pending = np.concatenate(still)
 
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))
@@ -306,15 +331,16 @@ def whole_data_context(X, is_sparse, labelled, rows):
     """Keyword arguments of ``fold_dense`` / ``fold_csr`` that depend on all rows, so
     that folding the rows in parts (chunks, workers) gives the bits of one call."""
     if is_sparse:
-        return {"head": csr_head_features(X, labelled, rows)}
-    return {"statistics": DenseStatistics.of(X)}
+        return {"head": csr_head_features(X, labelled, rows),
+                "height": csr_tile_rows(len(rows), len(labelled))}
+    return {"statistics": DenseStatistics.of(X), "height": tile_rows(len(rows))}
 
 
-def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None):
+def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None, height=None):
     """Certified reduction of CSR ``rows`` of X against ``labelled`` rows.
 
-    ``head`` (from ``csr_head_features`` on all rows) lets a caller holding only
-    some rows get the same bits as one call on all rows.
+    ``head`` and ``height`` (``whole_data_context``) let a caller folding whole
+    super-tiles of the rows get the bits of one call on all rows.
     """
     n_labelled = len(labelled)
     fold = RowFold.empty(len(rows))
@@ -332,7 +358,7 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None):
     head_slot, lab_head, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, head)
     n_head = lab_head.shape[1]
     best, dmin, dsecond, ssum = _outputs(len(rows))
-    height = csr_tile_rows(len(rows), n_labelled)
+    height = height or csr_tile_rows(len(rows), n_labelled)
     work = np.empty((n_threads, height * (n_head + n_labelled) + n_labelled))
     _sparse.fold_csr(X.data, X.indices, X.indptr, rows, head_slot, lab_head, tail_ptr,
                      tail_pos, tail_val, norm_lab, norm_rows, gamma, height, work,

@@ -186,7 +186,7 @@ def _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold, n_
     """fold_rows over chunks of whole tiles, with a tqdm bar (on a terminal only)."""
     from tqdm.auto import tqdm
 
-    chunk = 32 * _core.TILE_ROWS
+    chunk = _core.SUPER_TILE_ROWS
     if len(unlabelled) <= chunk:
         return fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
     context = _core.whole_data_context(X, fold_rows is _core.fold_csr, labelled, unlabelled)

@@ -1,0 +1,192 @@
+"""MIR on a Dask cluster, for data that outgrows one machine.
+
+The labelled rows are gathered once and broadcast to every worker; the unlabelled
+rows are folded block by block by the same Cython kernels, each worker with its own
+OpenMP threads; the per-row results come back in row order and make the same
+``MIRResult`` as :func:`mir_fast.major_influence_range`, bit for bit: the parts of
+the computation that depend on all rows (the dense centring mean, computed over a
+fixed grid of row blocks; the CSR kernel's dense head) are computed once and sent
+with every block.
+
+Needs ``pip install "mir_fast[dask]"`` (``dask[array,distributed]``).
+"""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+from . import _core
+from ._threads import effective_n_threads, single_threaded_blas
+from ._validation import check_features, check_gamma, check_threshold, unlabelled_mask
+from .influence import _result, _warn_if_degenerate
+
+#: Unlabelled rows per task when the caller does not say.  Blocks are whole
+#: super-tiles of the unlabelled rows: the tiles of one single-machine call.
+DEFAULT_BLOCK_ROWS = _core.SUPER_TILE_ROWS
+
+
+def _require_dask():
+    try:
+        import dask.array  # noqa: F401
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        raise ImportError("mir_fast.dask needs Dask: pip install \"mir_fast[dask]\" "
+                          "(dask[array,distributed])") from exc
+
+
+def _client(client):
+    import distributed
+
+    if client is not None:
+        return client
+    try:
+        return distributed.get_client()
+    except ValueError:
+        raise ValueError("no Dask client: pass client=distributed.Client(...) (an address "
+                         "such as 'tcp://scheduler:8786', or a LocalCluster)") from None
+
+
+def _fold_dense_block(block, labelled_rows, context, gamma, threshold, n_jobs):
+    """Worker: fold a block of unlabelled rows against the broadcast labelled rows."""
+    stacked = np.concatenate([labelled_rows, np.asarray(block, dtype=labelled_rows.dtype)])
+    n_labelled = len(labelled_rows)
+    rows = np.arange(n_labelled, len(stacked), dtype=np.int64)
+    with single_threaded_blas():
+        return _core.fold_dense(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
+                                threshold, effective_n_threads(n_jobs), **context)
+
+
+def _fold_csr_block(block, labelled_rows, context, gamma, threshold, n_jobs):
+    """Worker: fold a CSR block of unlabelled rows against the labelled rows."""
+    stacked = sp.vstack([labelled_rows, block], format="csr")
+    n_labelled = labelled_rows.shape[0]
+    rows = np.arange(n_labelled, stacked.shape[0], dtype=np.int64)
+    with single_threaded_blas():
+        return _core.fold_csr(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
+                              threshold, effective_n_threads(n_jobs), **context)
+
+
+def _block_statistics(block):
+    """Worker: ``block_statistics`` of every grid block inside one row chunk (chunks
+    start on the grid)."""
+    return [_core.block_statistics(block, start)
+            for start in range(0, len(block), _core.STATISTICS_BLOCK_ROWS)]
+
+
+def _check_dask_array(X):
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D, got a dask array of shape {X.shape}")
+    if any(np.isnan(s) for s in X.shape):
+        raise ValueError("X has unknown chunk sizes: call X.compute_chunk_sizes() first")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X
+
+
+def _dask_array_tasks(client, X, labelled, unlabelled, gamma, threshold, n_jobs, block_rows):
+    """Tasks for a dask array: statistics over a fixed grid of row chunks, then one
+    task per block of ``block_rows`` unlabelled rows (gathered from X's chunks)."""
+    import dask
+
+    X = _check_dask_array(X)
+    X = client.persist(X.rechunk((8 * _core.STATISTICS_BLOCK_ROWS, X.shape[1])))
+    partials = client.compute([dask.delayed(_block_statistics)(b)
+                               for b in X.to_delayed().ravel()], sync=True)
+    statistics = _core.DenseStatistics.combine([p for part in partials for p in part],
+                                               X.shape[0])
+    if not np.isfinite(statistics.mean).all():
+        raise ValueError("X contains NaN or infinity")
+    labelled_rows = client.compute(X[labelled], sync=True)
+    shared = client.scatter(labelled_rows, broadcast=True)
+    context = {"statistics": statistics, "height": _core.tile_rows(len(unlabelled))}
+    blocks = X[unlabelled].rechunk((block_rows, X.shape[1])).to_delayed().ravel()
+    tasks = [dask.delayed(_fold_dense_block)(block, shared, context, gamma, threshold, n_jobs)
+             for block in blocks]
+    return tasks, (X, shared)  # the caller holds these until the tasks are done
+
+
+def _in_memory_tasks(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
+                     block_rows):
+    """Tasks for an in-memory array or CSR matrix: one per block of unlabelled rows.
+
+    Each block travels inside the task graph, so that the scheduler can send it
+    again if the worker holding it dies (scattered data would die with it).
+    """
+    import dask
+
+    context = _core.whole_data_context(X, is_sparse, labelled, unlabelled)
+    shared = client.scatter(X[labelled], broadcast=True)
+    fold_block = _fold_csr_block if is_sparse else _fold_dense_block
+    tasks = [dask.delayed(fold_block)(X[unlabelled[start : start + block_rows]], shared,
+                                      context, gamma, threshold, n_jobs)
+             for start in range(0, len(unlabelled), block_rows)]
+    return tasks, shared
+
+
+def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows=None,
+                          n_jobs=1):
+    """Major Influence Range computed by a Dask cluster.
+
+    Parameters
+    ----------
+    X : dask.array.Array, ndarray or scipy sparse matrix of shape (n, d)
+        A dask array stays distributed (it is persisted on the workers); an
+        in-memory array or sparse matrix is cut into blocks of unlabelled rows.
+    y : array-like of shape (n,)
+        In memory; ``-1`` marks unlabelled inputs.
+    gamma : float
+        RBF width (``"auto"`` is not offered here: choose it on a sample with
+        :func:`mir_fast.auto_gamma`).
+    threshold : float, default=0.5
+    client : distributed.Client, optional
+        Default: the current client (``distributed.get_client()``).
+    block_rows : int, optional
+        Unlabelled rows per task, rounded up to a multiple of 16,384 (the default).
+    n_jobs : int, default=1
+        OpenMP threads per task on the workers (scikit-learn's meaning).
+
+    Returns
+    -------
+    MIRResult
+        Equal, bit for bit, to ``mir_fast.major_influence_range(X, y, ...)``.  If a
+        worker dies, its tasks are re-run elsewhere; if that is impossible the call
+        raises: a result never holds partial counts.
+    """
+    _require_dask()
+    import dask.array as da
+
+    if isinstance(gamma, str):
+        raise ValueError("gamma='auto' is not offered on a cluster: choose gamma with "
+                         "mir_fast.auto_gamma on a sample of the data")
+    gamma = check_gamma(gamma)
+    threshold = check_threshold(threshold)
+    block_rows = DEFAULT_BLOCK_ROWS if block_rows is None else int(block_rows)
+    if block_rows < 1:
+        raise ValueError(f"block_rows must be positive, got {block_rows}")
+    super_tiles = -(-block_rows // _core.SUPER_TILE_ROWS)
+    block_rows = super_tiles * _core.SUPER_TILE_ROWS
+    client = _client(client)
+    n_rows = X.shape[0]
+    unlabelled_rows = unlabelled_mask(y, n_rows)
+    labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
+    unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
+    if isinstance(X, da.Array):
+        tasks, held = _dask_array_tasks(client, X, labelled, unlabelled, gamma, threshold, n_jobs,
+                             block_rows)
+    else:
+        X, is_sparse = check_features(X)
+        tasks, held = _in_memory_tasks(client, X, is_sparse, labelled, unlabelled, gamma,
+                                 threshold, n_jobs, block_rows)
+    with warnings.catch_warnings():
+        # in-memory blocks ride in the graph on purpose (see _in_memory_tasks)
+        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+        parts = client.compute(tasks, sync=True)
+    del held
+    fold = _core.RowFold.concatenate(parts) if parts else _core.RowFold.empty(0)
+    if len(fold.nearest) != len(unlabelled):
+        raise RuntimeError(f"the cluster returned {len(fold.nearest)} rows for "
+                           f"{len(unlabelled)} unlabelled inputs")
+    result = _result(fold, labelled, unlabelled, gamma, threshold)
+    _warn_if_degenerate(result)
+    return result
