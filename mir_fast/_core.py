@@ -323,7 +323,7 @@ def split_labelled(X, labelled, head):
         lab_head,
         by_feature.indptr.astype(np.int64),
         by_feature.indices.astype(np.int32),
-        -2.0 * by_feature.data.astype(np.float64),
+        (-2.0 * by_feature.data).astype(X.dtype),  # exact in the data's precision
     )
 
 
@@ -368,8 +368,10 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None, height=N
     _store(fold, positions, 0, best, dmin, ssum)
     nnz = np.diff(X.indptr)
     terms = n_head + np.maximum(nnz[rows], nnz[labelled].max())
+    fast_exp = X.dtype == np.float32
     unsure = uncertain_rows(dsecond - dmin, ssum, norm_rows, norm_lab.max(), terms,
-                            UNIT_ROUNDOFF[np.dtype(np.float64)], gamma, threshold, n_labelled)
+                            UNIT_ROUNDOFF[np.dtype(np.float64)], gamma, threshold, n_labelled,
+                            exp_error=FAST_EXP_ERROR if fast_exp else 0.0)
     pending = positions[unsure]
     if pending.size:
         best, dmin, dsecond, ssum = _outputs(len(pending))

@@ -17,7 +17,8 @@ l doubles, and stays in cache while it is scattered into and folded).
 Text data follow Zipf's law: a few terms occur in most documents, and scattering
 them costs one read-modify-write per matching pair, far more than a small dense
 GEMM.  The caller picks ``n_head`` (possibly 0) from the feature counts.
-Everything is computed in double.
+Everything is computed in double; float32 data take the shorter exponential
+(relative error < 1e-8, covered by the certificate).
 
 Extra memory: the transpose of the tail of X_L and the dense head of X_L, plus a
 dense head block and a product tile per thread.  OpenMP runs over tiles of
@@ -34,6 +35,7 @@ from _openmp_shim cimport mir_omp_thread_id
 from mir_rowfold cimport (
     mir_expand_f64,
     mir_fold_distances,
+    mir_fold_distances_fast,
     mir_row_state,
     mir_state_init,
 )
@@ -57,7 +59,7 @@ def row_sq_norms(const data_t[::1] data, const index_t[::1] indptr,
 cdef void csr_tile(const data_t *data, const index_t *indices, const index_t *indptr,
                    const int64_t *rows, int64_t n_u, const int32_t *head_slot,
                    int n_head, const double *lab_head, const int64_t *tail_ptr,
-                   const int32_t *tail_pos, const double *tail_val,
+                   const int32_t *tail_pos, const data_t *tail_val,
                    const double *norm_lab, int64_t n_lab, const double *norm_rows,
                    double gamma, double *uhead, double *g, double *dist,
                    int64_t *best, double *dmin, double *dsecond,
@@ -92,10 +94,13 @@ cdef void csr_tile(const data_t *data, const index_t *indices, const index_t *in
             f = indices[p]
             v = data[p]
             for q in range(tail_ptr[f], tail_ptr[f + 1]):
-                acc[tail_pos[q]] += v * tail_val[q]
+                acc[tail_pos[q]] += v * <double>tail_val[q]
         tile_min = mir_expand_f64(acc, norm_lab, n_lab, norm_rows[i], dist)
         mir_state_init(&state)
-        mir_fold_distances(dist, n_lab, tile_min, gamma, 0, &state)
+        if data_t is float:  # float32 data: the shorter exp, its error is certified
+            mir_fold_distances_fast(dist, n_lab, tile_min, gamma, 0, &state)
+        else:
+            mir_fold_distances(dist, n_lab, tile_min, gamma, 0, &state)
         best[i] = state.i
         dmin[i] = state.m
         dsecond[i] = state.m2
@@ -106,7 +111,7 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
              const index_t[::1] indptr, const int64_t[::1] rows,
              const int32_t[::1] head_slot, const double[:, ::1] lab_head,
              const int64_t[::1] tail_ptr, const int32_t[::1] tail_pos,
-             const double[::1] tail_val, const double[::1] norm_lab,
+             const data_t[::1] tail_val, const double[::1] norm_lab,
              const double[::1] norm_rows, double gamma, int64_t tile_rows,
              double[:, ::1] work, int n_threads,
              int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
@@ -115,8 +120,8 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
 
     ``head_slot[f]`` is the column of feature ``f`` in ``lab_head`` (l x n_head,
     the labelled rows' head features, dense), or -1 for a tail feature, whose
-    labelled entries are ``tail_pos`` / ``tail_val`` (``-2`` times the values)
-    from ``tail_ptr[f]`` to ``tail_ptr[f + 1]``.  ``work`` is n_threads x
+    labelled entries are ``tail_pos`` / ``tail_val`` (``-2`` times the values, in
+    the data's precision: exact) from ``tail_ptr[f]`` to ``tail_ptr[f + 1]``.  ``work`` is n_threads x
     (tile_rows * (n_head + l) + l).
     Outputs as for the dense kernel; ``norm_rows`` are the rows' squared norms.
     """

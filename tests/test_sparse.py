@@ -35,7 +35,9 @@ def test_csr_matches_oracle(rng, dtype, index_dtype, n_jobs):
     gamma = 20.0
     expected = oracle_mir(X, y, gamma)
     assert expected.scores.sum() > 0
-    assert_same(major_influence_range(X, y, gamma=gamma, n_jobs=n_jobs), expected)
+    # float32 data take the shorter exponential (relative error < 1e-8 per weight)
+    assert_same(major_influence_range(X, y, gamma=gamma, n_jobs=n_jobs), expected,
+                share_rtol=1e-7 if dtype == np.float32 else 1e-9)
 
 
 def test_dense_head_and_sparse_tail_both_used(rng):
