@@ -254,7 +254,7 @@ def _signed(y, classes):
 
 
 def liu_attack(X, y, budget, gamma, *, method="greedy", y_true=None, random_state=None,
-               **hyper):
+               operator=None, **hyper):
     """Choose labels to flip with Liu et al.'s greedy or probabilistic method.
 
     Parameters
@@ -272,6 +272,9 @@ def liu_attack(X, y, budget, gamma, *, method="greedy", y_true=None, random_stat
         unsupervised (the clean harmonic predictions stand in for the truth).
     random_state : int, optional
         Seed of the probabilistic method's noise.
+    operator : HarmonicOperator, optional
+        K for this ``X``, ``y`` and ``gamma`` if already formed (then ``seconds``
+        covers the search only).
 
     Returns
     -------
@@ -289,7 +292,7 @@ def liu_attack(X, y, budget, gamma, *, method="greedy", y_true=None, random_stat
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", IllConditionedWarning)
-        operator = harmonic_operator(X, y, gamma)
+        operator = operator or harmonic_operator(X, y, gamma)
     y_l = _signed(y[operator.labelled], classes)
     clean = operator.predict(y_l)
     y_u = clean if y_true is None else _signed(np.asarray(y_true)[operator.unlabelled], classes)

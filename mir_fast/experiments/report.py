@@ -133,6 +133,13 @@ def rq3_tables(store, info):
     budgets = sorted({r["budget"] for r in records if r["budget"] > 0})
     methods = ("mir", "greedy", "probabilistic", "random")
     parts = [_intro(info, "RQ3: MIR vs Liu et al. (label propagation victim)", records)]
+    rconds = [r["harmonic_rcond"] for r in records if "harmonic_rcond" in r]
+    if rconds:
+        parts.append(f"Liu et al.'s methods run unsupervised. Their harmonic operator K "
+                     f"(formed by a stable solve) has reciprocal condition number down to "
+                     f"{min(rconds):.1e}" + (" (ill-conditioned: its entries, not only "
+                                             "their signs, are unreliable)."
+                                             if min(rconds) < 1e-12 else ".") + "\n")
     for metric, title in (("transductive", "LP transductive error"),
                           ("rf", "RF inductive error"), ("mlp", "MLP inductive error")):
         field = "transductive_error" if metric == "transductive" else f"{metric}_error"
