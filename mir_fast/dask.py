@@ -84,8 +84,8 @@ def _check_dask_array(X):
     return X
 
 
-def _dask_array_tasks(client, X, labelled, unlabelled, gamma, threshold, n_jobs, block_rows):
-    """Tasks for a dask array: statistics over a fixed grid of row chunks, then one
+def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_jobs, block_rows):
+    """Futures for a dask array: statistics over a fixed grid of row chunks, then one
     task per block of ``block_rows`` unlabelled rows (gathered from X's chunks)."""
     import dask
 
@@ -103,25 +103,30 @@ def _dask_array_tasks(client, X, labelled, unlabelled, gamma, threshold, n_jobs,
     blocks = X[unlabelled].rechunk((block_rows, X.shape[1])).to_delayed().ravel()
     tasks = [dask.delayed(_fold_dense_block)(block, shared, context, gamma, threshold, n_jobs)
              for block in blocks]
-    return tasks, (X, shared)  # the caller holds these until the tasks are done
+    return client.compute(tasks), (X, shared)  # the caller holds these until done
 
 
-def _in_memory_tasks(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
+def _in_memory_futures(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
                      block_rows):
-    """Tasks for an in-memory array or CSR matrix: one per block of unlabelled rows.
+    """Futures for an in-memory array or CSR matrix: one per block of unlabelled rows.
 
-    Each block travels inside the task graph, so that the scheduler can send it
-    again if the worker holding it dies (scattered data would die with it).
+    Each block travels inside its task, so that the scheduler can send it again if
+    the worker holding it dies (scattered data would die with it).  Blocks are cut
+    and submitted one at a time: the first worker starts while the client is still
+    cutting the next block.
     """
-    import dask
-
     context = _core.whole_data_context(X, is_sparse, labelled, unlabelled)
     shared = client.scatter(X[labelled], broadcast=True)
     fold_block = _fold_csr_block if is_sparse else _fold_dense_block
-    tasks = [dask.delayed(fold_block)(X[unlabelled[start : start + block_rows]], shared,
-                                      context, gamma, threshold, n_jobs)
-             for start in range(0, len(unlabelled), block_rows)]
-    return tasks, shared
+    futures = []
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
+                                category=UserWarning)
+        for start in range(0, len(unlabelled), block_rows):
+            block = X[unlabelled[start : start + block_rows]]
+            futures.append(client.submit(fold_block, block, shared, context, gamma, threshold,
+                                         n_jobs, pure=False))
+    return futures, shared
 
 
 def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows=None,
@@ -172,16 +177,13 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows
     labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
     unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
     if isinstance(X, da.Array):
-        tasks, held = _dask_array_tasks(client, X, labelled, unlabelled, gamma, threshold, n_jobs,
-                             block_rows)
+        futures, held = _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold,
+                                            n_jobs, block_rows)
     else:
         X, is_sparse = check_features(X)
-        tasks, held = _in_memory_tasks(client, X, is_sparse, labelled, unlabelled, gamma,
-                                 threshold, n_jobs, block_rows)
-    with warnings.catch_warnings():
-        # in-memory blocks ride in the graph on purpose (see _in_memory_tasks)
-        warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
-        parts = client.compute(tasks, sync=True)
+        futures, held = _in_memory_futures(client, X, is_sparse, labelled, unlabelled, gamma,
+                                           threshold, n_jobs, block_rows)
+    parts = client.gather(futures)
     del held
     fold = _core.RowFold.concatenate(parts) if parts else _core.RowFold.empty(0)
     if len(fold.nearest) != len(unlabelled):
