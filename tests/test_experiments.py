@@ -2,6 +2,7 @@
 scikit-learn fits computed independently."""
 
 import json
+import shutil
 import subprocess
 import sys
 import warnings
@@ -78,6 +79,15 @@ def test_a_second_run_resumes_instead_of_recomputing(tmp_path):
     after = (tmp_path / "records" / "rq1.jsonl").read_text().splitlines()
     assert after[: len(lines)] == lines and len(after) == 2 * len(lines)
     assert again["files"][0].endswith("rq1.jsonl")
+
+
+def test_running_one_question_keeps_the_others_in_the_report(quick_run, tmp_path):
+    folder, _ = quick_run
+    shutil.copytree(folder / "records", tmp_path / "records")
+    reproduce("rq3", quick=True, out=str(tmp_path), progress=False)  # all resumed
+    report = (tmp_path / "report.md").read_text()
+    for heading in ("### RQ1", "### RQ2", "### RQ3", "### RQ4"):
+        assert heading in report
 
 
 def test_rq1_matches_independent_sklearn_fits(tmp_path):

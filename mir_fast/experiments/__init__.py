@@ -82,6 +82,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     if "rq4" in stores:
         rq4.run(problem, stores["rq4"], labelled, seeds, show)
     info = (problem.name, problem.title, problem.stand_in_for)
-    files = write_report(stores, info, folder)
+    for rq in QUESTIONS:  # the report covers every question recorded in the folder
+        if rq not in stores and os.path.exists(os.path.join(records, f"{rq}.jsonl")):
+            stores[rq] = ResultStore(records, rq, metadata)
+    files = write_report({rq: stores[rq] for rq in QUESTIONS if rq in stores}, info, folder)
     return {"folder": folder, "files": [s.path for s in stores.values()] + files,
             "seconds": time.perf_counter() - start}
