@@ -106,27 +106,50 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
     return client.compute(tasks), (X, shared)  # the caller holds these until done
 
 
-def _in_memory_futures(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
-                     block_rows):
-    """Futures for an in-memory array or CSR matrix: one per block of unlabelled rows.
+def _tasks_in_flight(client, n_jobs):
+    """How many block tasks keep every worker thread of the cluster busy."""
+    per_task = n_jobs if n_jobs and n_jobs > 0 else 1
+    return max(1, sum(max(1, threads // per_task) for threads in client.nthreads().values()))
 
-    Each block travels inside its task, so that the scheduler can send it again if
-    the worker holding it dies (scattered data would die with it).  Blocks are cut
-    and submitted one at a time: the first worker starts while the client is still
-    cutting the next block.
+
+def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
+                     block_rows):
+    """Fold an in-memory array or CSR matrix block by block of unlabelled rows.
+
+    Blocks are handed out as the workers free up, one task per free worker thread:
+    the work stays balanced whatever the workers' speeds, and the client cuts the
+    next block while the workers compute.  Each block travels inside its task, so
+    that the scheduler can send it again if the worker holding it dies (scattered
+    data would die with it).  Returns the parts in row order.
     """
+    from distributed import as_completed
+
     context = _core.whole_data_context(X, is_sparse, labelled, unlabelled)
     shared = client.scatter(X[labelled], broadcast=True)
     fold_block = _fold_csr_block if is_sparse else _fold_dense_block
-    futures = []
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
-                                category=UserWarning)
-        for start in range(0, len(unlabelled), block_rows):
-            block = X[unlabelled[start : start + block_rows]]
-            futures.append(client.submit(fold_block, block, shared, context, gamma, threshold,
-                                         n_jobs, pure=False))
-    return futures, shared
+    starts = range(0, len(unlabelled), block_rows)
+    parts = [None] * len(starts)
+    position = {}
+
+    def submit(index):
+        block = X[unlabelled[starts[index] : starts[index] + block_rows]]
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
+                                    category=UserWarning)
+            future = client.submit(fold_block, block, shared, context, gamma, threshold,
+                                   n_jobs, pure=False)
+        position[future.key] = index
+        return future
+
+    first = min(_tasks_in_flight(client, n_jobs), len(starts))
+    running = as_completed([submit(index) for index in range(first)])
+    following = iter(range(first, len(starts)))
+    for future in running:
+        parts[position[future.key]] = future.result()  # a failed task raises here
+        index = next(following, None)
+        if index is not None:
+            running.add(submit(index))
+    return parts
 
 
 def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows=None,
@@ -179,12 +202,12 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows
     if isinstance(X, da.Array):
         futures, held = _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold,
                                             n_jobs, block_rows)
+        parts = client.gather(futures)
+        del futures, held
     else:
         X, is_sparse = check_features(X)
-        futures, held = _in_memory_futures(client, X, is_sparse, labelled, unlabelled, gamma,
-                                           threshold, n_jobs, block_rows)
-    parts = client.gather(futures)
-    del held
+        parts = _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold,
+                                 n_jobs, block_rows)
     fold = _core.RowFold.concatenate(parts) if parts else _core.RowFold.empty(0)
     if len(fold.nearest) != len(unlabelled):
         raise RuntimeError(f"the cluster returned {len(fold.nearest)} rows for "
