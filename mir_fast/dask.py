@@ -1,6 +1,6 @@
 """MIR on a Dask cluster, for data that outgrows one machine.
 
-The labelled rows are gathered once and broadcast to every worker; the unlabelled
+The labelled rows are gathered once and shared by every worker; the unlabelled
 rows are folded block by block by the same Cython kernels, each worker with its own
 OpenMP threads; the per-row results come back in row order and make the same
 ``MIRResult`` as :func:`mir_fast.major_influence_range`, bit for bit: the parts of
@@ -11,6 +11,7 @@ with every block.
 Needs ``pip install "mir_fast[dask]"`` (``dask[array,distributed]``).
 """
 
+import uuid
 import warnings
 
 import numpy as np
@@ -47,8 +48,26 @@ def _client(client):
                          "such as 'tcp://scheduler:8786', or a LocalCluster)") from None
 
 
+def _same(value):
+    return value
+
+
+def _shared_rows(client, rows):
+    """A future holding ``rows`` that survives the death of any worker.
+
+    Scattered data cannot be recreated once every worker holding it has died (and
+    the scheduler trims broadcast copies down to one), so the rows travel inside a
+    task instead: the scheduler keeps the task and runs it again if its result is
+    lost.  Workers fetch the rows from each other as their first block needs them.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
+                                category=UserWarning)
+        return client.submit(_same, rows, pure=False, key=f"labelled-rows-{uuid.uuid4().hex}")
+
+
 def _fold_dense_block(block, labelled_rows, context, gamma, threshold, n_jobs):
-    """Worker: fold a block of unlabelled rows against the broadcast labelled rows."""
+    """Worker: fold a block of unlabelled rows against the shared labelled rows."""
     stacked = np.concatenate([labelled_rows, np.asarray(block, dtype=labelled_rows.dtype)])
     n_labelled = len(labelled_rows)
     rows = np.arange(n_labelled, len(stacked), dtype=np.int64)
@@ -98,7 +117,7 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
     if not np.isfinite(statistics.mean).all():
         raise ValueError("X contains NaN or infinity")
     labelled_rows = client.compute(X[labelled], sync=True)
-    shared = client.scatter(labelled_rows, broadcast=True)
+    shared = _shared_rows(client, labelled_rows)
     context = {"statistics": statistics, "height": _core.tile_rows(len(unlabelled))}
     blocks = X[unlabelled].rechunk((block_rows, X.shape[1])).to_delayed().ravel()
     tasks = [dask.delayed(_fold_dense_block)(block, shared, context, gamma, threshold, n_jobs)
@@ -119,13 +138,13 @@ def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshol
     Blocks are handed out as the workers free up, one task per free worker thread:
     the work stays balanced whatever the workers' speeds, and the client cuts the
     next block while the workers compute.  Each block travels inside its task, so
-    that the scheduler can send it again if the worker holding it dies (scattered
-    data would die with it).  Returns the parts in row order.
+    that the scheduler can send it again if the worker holding it dies.  Returns the
+    parts in row order.
     """
     from distributed import as_completed
 
     context = _core.whole_data_context(X, is_sparse, labelled, unlabelled)
-    shared = client.scatter(X[labelled], broadcast=True)
+    shared = _shared_rows(client, X[labelled])
     fold_block = _fold_csr_block if is_sparse else _fold_dense_block
     starts = range(0, len(unlabelled), block_rows)
     parts = [None] * len(starts)
