@@ -125,21 +125,25 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
     return client.compute(tasks), (X, shared)  # the caller holds these until done
 
 
-def _tasks_in_flight(client, n_jobs):
-    """How many block tasks keep every worker thread of the cluster busy."""
+def _worker_slots(client, n_jobs):
+    """One entry per block task that keeps a worker thread busy: the worker's address,
+    repeated as many times as it has room for tasks of ``n_jobs`` threads."""
     per_task = n_jobs if n_jobs and n_jobs > 0 else 1
-    return max(1, sum(max(1, threads // per_task) for threads in client.nthreads().values()))
+    return [address for address, threads in client.nthreads().items()
+            for _ in range(max(1, threads // per_task))]
 
 
 def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
                      block_rows):
     """Fold an in-memory array or CSR matrix block by block of unlabelled rows.
 
-    Blocks are handed out as the workers free up, one task per free worker thread:
-    the work stays balanced whatever the workers' speeds, and the client cuts the
-    next block while the workers compute.  Each block travels inside its task, so
-    that the scheduler can send it again if the worker holding it dies.  Returns the
-    parts in row order.
+    Blocks are handed out as the workers free up: each worker thread gets one task,
+    and the next block goes to the worker whose task just finished.  The work stays
+    balanced whatever the workers' speeds (left to itself the scheduler would queue
+    the first blocks on the worker holding the labelled rows), and the client cuts
+    the next block while the workers compute.  The worker is a preference, not a
+    requirement: if it dies, its task runs elsewhere; each block travels inside its
+    task so that the scheduler can send it again.  Returns the parts in row order.
     """
     from distributed import as_completed
 
@@ -148,26 +152,28 @@ def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshol
     fold_block = _fold_csr_block if is_sparse else _fold_dense_block
     starts = range(0, len(unlabelled), block_rows)
     parts = [None] * len(starts)
-    position = {}
+    submitted = {}
 
-    def submit(index):
+    def submit(index, worker):
         block = X[unlabelled[starts[index] : starts[index] + block_rows]]
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
                                     category=UserWarning)
             future = client.submit(fold_block, block, shared, context, gamma, threshold,
-                                   n_jobs, pure=False)
-        position[future.key] = index
+                                   n_jobs, pure=False, workers=[worker],
+                                   allow_other_workers=True)
+        submitted[future.key] = (index, worker)
         return future
 
-    first = min(_tasks_in_flight(client, n_jobs), len(starts))
-    running = as_completed([submit(index) for index in range(first)])
-    following = iter(range(first, len(starts)))
+    slots = _worker_slots(client, n_jobs)[: len(starts)]
+    running = as_completed([submit(index, worker) for index, worker in enumerate(slots)])
+    following = iter(range(len(slots), len(starts)))
     for future in running:
-        parts[position[future.key]] = future.result()  # a failed task raises here
-        index = next(following, None)
-        if index is not None:
-            running.add(submit(index))
+        index, worker = submitted.pop(future.key)
+        parts[index] = future.result()  # a failed task raises here
+        following_index = next(following, None)
+        if following_index is not None:
+            running.add(submit(following_index, worker))
     return parts
 
 
