@@ -11,6 +11,7 @@ with every block.
 Needs ``pip install "mir_fast[dask]"`` (``dask[array,distributed]``).
 """
 
+import contextlib
 import uuid
 import warnings
 
@@ -48,6 +49,16 @@ def _client(client):
                          "such as 'tcp://scheduler:8786', or a LocalCluster)") from None
 
 
+@contextlib.contextmanager
+def _data_inside_tasks():
+    """Silence Dask's advice to scatter large task arguments: data travel inside
+    tasks on purpose here, so that the scheduler can re-run them if a worker dies."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
+                                category=UserWarning)
+        yield
+
+
 def _same(value):
     return value
 
@@ -60,9 +71,7 @@ def _shared_rows(client, rows):
     task instead: the scheduler keeps the task and runs it again if its result is
     lost.  Workers fetch the rows from each other as their first block needs them.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
-                                category=UserWarning)
+    with _data_inside_tasks():
         return client.submit(_same, rows, pure=False, key=f"labelled-rows-{uuid.uuid4().hex}")
 
 
@@ -126,11 +135,11 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
 
 
 def _worker_slots(client, n_jobs):
-    """One entry per block task that keeps a worker thread busy: the worker's address,
-    repeated as many times as it has room for tasks of ``n_jobs`` threads."""
-    per_task = n_jobs if n_jobs and n_jobs > 0 else 1
+    """One entry per block task that keeps a worker's threads busy: the worker's
+    address, repeated as many times as it has room for tasks of ``n_jobs`` threads
+    (once when ``n_jobs`` is None or negative: such a task takes the whole machine)."""
     return [address for address, threads in client.nthreads().items()
-            for _ in range(max(1, threads // per_task))]
+            for _ in range(max(1, threads // n_jobs) if n_jobs and n_jobs > 0 else 1)]
 
 
 def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
@@ -156,9 +165,7 @@ def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshol
 
     def submit(index, worker):
         block = X[unlabelled[starts[index] : starts[index] + block_rows]]
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*[Ll]arge (graph|object)",
-                                    category=UserWarning)
+        with _data_inside_tasks():
             future = client.submit(fold_block, block, shared, context, gamma, threshold,
                                    n_jobs, pure=False, workers=[worker],
                                    allow_other_workers=True)
