@@ -126,3 +126,14 @@ def test_without_a_client_or_without_dask(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r"pip install \"mir_fast\[dask\]\""):
         mir_dask.major_influence_range(X, y, gamma=1.0)
+
+
+def test_blocks_in_flight_fill_each_worker_once():
+    class FakeClient:
+        def nthreads(self):
+            return {"tcp://a": 4, "tcp://b": 1}
+
+    slots = mir_dask._worker_slots(FakeClient(), 2)
+    assert sorted(slots) == ["tcp://a", "tcp://a", "tcp://b"]  # 4 // 2 tasks on a, at least 1 on b
+    for whole_machine in (None, -1):
+        assert sorted(mir_dask._worker_slots(FakeClient(), whole_machine)) == ["tcp://a", "tcp://b"]
