@@ -72,6 +72,19 @@ def test_csr_is_bit_identical(client, dtype):
                       expected)
 
 
+def _workers_folding_a_block(client, caller, timeout):
+    """Addresses of the workers running a block task, as soon as there is one, while
+    the calling thread is still waiting for its result ([] if it stopped first)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and caller.is_alive():
+        busy = [address for address, keys in client.processing().items()
+                if any("_fold_" in str(key) for key in keys)]
+        if busy:
+            return busy
+        time.sleep(0.02)
+    return []
+
+
 def test_a_worker_killed_mid_run_changes_nothing(client):
     X = clustered_pixels(6 * 16384, 160, random_state=4)
     y = _labels(len(X), fraction=0.04, seed=3)
@@ -86,11 +99,11 @@ def test_a_worker_killed_mid_run_changes_nothing(client):
 
     worker = threading.Thread(target=run)
     worker.start()
-    deadline = time.time() + 60
-    while time.time() < deadline and not any(client.processing().values()):
-        time.sleep(0.05)
-    busy = [address for address, tasks in client.processing().items() if tasks]
-    assert busy, "no task started within a minute"
+    busy = _workers_folding_a_block(client, worker, timeout=120)
+    if not busy:
+        worker.join(timeout=300)
+        pytest.fail("no block task was seen running before the call ended "
+                    f"(outcome: {outcome!r}); nothing was killed")
     holders = [address for address, keys in client.has_what().items()
                if any(str(key).startswith("labelled-rows-") for key in keys)]
     busy.sort(key=lambda address: address not in holders)  # kill a holder of the shared rows
