@@ -53,10 +53,10 @@ SUPER_TILE_ROWS = 32 * TILE_ROWS
 LABELLED_TILE_BYTES = 2 << 20
 #: Bytes of the CSR kernel's product tile (a few unlabelled rows x all labelled rows).
 CSR_PRODUCT_TILE_BYTES = 1 << 20
-#: One scattered multiply-add of the CSR kernel costs about this many GEMM flops
-#: (measured here: ~1.3 ns per scattered pair, ~16 GFLOP/s per core for the thin
-#: dgemm of the head, whose inner dimension is only a few dozen features).
-SCATTER_COST_IN_FLOPS = 20
+#: One scattered multiply-add of the CSR kernel costs about this many flops of the
+#: dense head product (measured here: ~0.7 ns per scattered pair, ~59 GFLOP/s per
+#: core for the head's register-blocked product; the choice is flat around it).
+SCATTER_COST_IN_FLOPS = 40
 #: Candidate numbers of dense head features for the CSR kernel.
 HEAD_SIZES = (0, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256)
 #: Relative error bound of the float32 pass's exponentials (degree-7 polynomial).
@@ -278,7 +278,8 @@ def choose_head_features(count_labelled, count_rows, n_labelled, n_rows):
 
     Scattering feature ``f`` costs one read-modify-write for each of the
     ``count_rows[f] * count_labelled[f]`` matching pairs; treating ``h`` features
-    densely costs ``2 n_rows n_labelled h`` GEMM flops instead, whichever they are.
+    densely costs ``2 n_rows n_labelled h`` flops of the dense head product
+    instead, whichever they are.
     So the head is the ``h`` features with the most matching pairs, and
     ``SCATTER_COST_IN_FLOPS`` converts one cost into the other to choose ``h``.
     """
@@ -312,7 +313,7 @@ def split_labelled(X, labelled, head):
     X_lab = X[labelled]
     head_slot = np.full(n_features, -1, dtype=np.int32)
     head_slot[head] = np.arange(len(head), dtype=np.int32)
-    lab_head = np.ascontiguousarray(X_lab[:, head].toarray(), dtype=np.float64)
+    lab_head_t = np.ascontiguousarray(X_lab[:, head].toarray().T, dtype=np.float64)
     tail = X_lab.copy()
     tail.data[head_slot[tail.indices] >= 0] = 0
     tail.eliminate_zeros()
@@ -320,7 +321,7 @@ def split_labelled(X, labelled, head):
     by_feature.sort_indices()
     return (
         head_slot,
-        lab_head,
+        lab_head_t,
         by_feature.indptr.astype(np.int64),
         by_feature.indices.astype(np.int32),
         (-2.0 * by_feature.data).astype(X.dtype),  # exact in the data's precision
@@ -355,15 +356,15 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None, height=N
         return fold
     if head is None:
         head = csr_head_features(X, labelled, rows)
-    head_slot, lab_head, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, head)
-    n_head = lab_head.shape[1]
+    head_slot, lab_head_t, tail_ptr, tail_pos, tail_val = split_labelled(X, labelled, head)
+    n_head = lab_head_t.shape[0]
     best, dmin, dsecond, ssum = _outputs(len(rows))
     height = height or csr_tile_rows(len(rows), n_labelled)
     work = np.empty((n_threads, height * (n_head + n_labelled) + n_labelled))
-    _sparse.fold_csr(X.data, X.indices, X.indptr, rows, head_slot, lab_head, tail_ptr,
+    _sparse.fold_csr(X.data, X.indices, X.indptr, rows, head_slot, lab_head_t, tail_ptr,
                      tail_pos, tail_val, norm_lab, norm_rows, gamma, height, work,
                      n_threads, best, dmin, dsecond, ssum)
-    del work, head_slot, lab_head, tail_ptr, tail_pos, tail_val
+    del work, head_slot, lab_head_t, tail_ptr, tail_pos, tail_val
     positions = np.arange(len(rows))
     _store(fold, positions, 0, best, dmin, ssum)
     nnz = np.diff(X.indptr)

@@ -41,15 +41,15 @@ def test_csr_matches_oracle(rng, dtype, index_dtype, n_jobs):
 
 
 def test_dense_head_and_sparse_tail_both_used(rng):
-    """Frequent features go through the GEMM head, rare ones through the scatter."""
+    """Frequent features go through the dense head, rare ones through the scatter."""
     from mir_fast import _core
 
     X = rcv1_like(n_samples=3000, n_features=2000, nnz_per_row=40, random_state=3)
     y = np.where(rng.random(3000) < 0.3, 0, -1)
     labelled, rows = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
     head = _core.csr_head_features(X, labelled, rows)
-    head_slot, lab_head, _, tail_pos, _ = _core.split_labelled(X, labelled, head)
-    assert lab_head.shape[1] > 0 and len(tail_pos) > 0
+    head_slot, lab_head_t, _, tail_pos, _ = _core.split_labelled(X, labelled, head)
+    assert lab_head_t.shape[0] > 0 and len(tail_pos) > 0
     assert_same(major_influence_range(X, y, gamma=5.0), oracle_mir(X, y, 5.0))
 
 
