@@ -53,6 +53,29 @@ def test_dense_head_and_sparse_tail_both_used(rng):
     assert_same(major_influence_range(X, y, gamma=5.0), oracle_mir(X, y, 5.0))
 
 
+@pytest.mark.parametrize("n_labelled, n_unlabelled", [(1, 1), (15, 3), (17, 5), (37, 23)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_feature_in_the_dense_head(rng, n_labelled, n_unlabelled, dtype):
+    """The head product's register blocks (4 unlabelled x 16 labelled rows) and its
+    ragged edges give the oracle's distances when every feature is in the head."""
+    from mir_fast import _core
+
+    n = n_labelled + n_unlabelled
+    dense = np.round(rng.normal(size=(n, 11)), 2)
+    dense[rng.random(dense.shape) < 0.3] = 0.0
+    X = sp.csr_matrix(dense.astype(dtype))
+    y = np.full(n, -1)
+    y[rng.permutation(n)[:n_labelled]] = 0
+    labelled, rows = np.flatnonzero(y != -1), np.flatnonzero(y == -1)
+    fold = _core.fold_csr(X, labelled, rows, 0.7, 0.5, 2, head=np.arange(X.shape[1]))
+    expected = oracle_mir(X, y, 0.7)
+    np.testing.assert_array_equal(labelled[fold.nearest], expected.dominant)
+    np.testing.assert_allclose(1.0 / fold.weight_sum, expected.share,
+                               rtol=1e-7 if dtype == np.float32 else 1e-9)
+    direct = ((dense[rows, None, :] - dense[None, labelled, :]) ** 2).sum(axis=2)
+    np.testing.assert_allclose(fold.d_min, direct.min(axis=1), rtol=1e-6, atol=1e-9)
+
+
 def test_unsorted_duplicates_and_explicit_zeros(rng):
     dense = np.round(rng.normal(size=(60, 8)), 1)
     dense[rng.random(dense.shape) < 0.6] = 0.0
