@@ -1,9 +1,9 @@
 """Thread counts: scikit-learn's ``n_jobs`` meaning, and BLAS kept single-threaded.
 
-The kernels parallelise with OpenMP over unlabelled rows and call BLAS from inside
-the parallel region, so BLAS itself must run on one thread there (otherwise the
-two thread pools oversubscribe the cores and results could depend on BLAS's
-own splitting).
+The kernels parallelise with OpenMP over unlabelled rows. The dense kernel calls
+BLAS from inside the parallel region, so BLAS itself must run on one thread there:
+otherwise the two thread pools oversubscribe the cores and results could depend on
+BLAS's own splitting. (The CSR kernel calls no BLAS.)
 """
 
 import numbers

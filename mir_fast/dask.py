@@ -90,9 +90,8 @@ def _fold_csr_block(block, labelled_rows, context, gamma, threshold, n_jobs):
     stacked = sp.vstack([labelled_rows, block], format="csr")
     n_labelled = labelled_rows.shape[0]
     rows = np.arange(n_labelled, stacked.shape[0], dtype=np.int64)
-    with single_threaded_blas():
-        return _core.fold_csr(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
-                              threshold, effective_n_threads(n_jobs), **context)
+    return _core.fold_csr(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
+                          threshold, effective_n_threads(n_jobs), **context)
 
 
 def _block_statistics(block):
