@@ -41,7 +41,9 @@ CLUSTERED_GAMMA_3072 = 0.55
 
 def make_problem(shape, dtype, labelled=0.25, seed=0):
     """Data of the named shape (real MNIST 1 vs 7 and Rotten Tomatoes, synthetic
-    otherwise); of RandomState(2020).permutation(n) the first int(n * labelled) keep labels."""
+    otherwise), with the paper's split (``labelled_split``, seed 2020)."""
+    from mir_fast.datasets import labelled_split
+
     spec = SHAPES[shape]
     if shape == "mnist":
         from mir_fast.datasets import mnist17
@@ -64,10 +66,7 @@ def make_problem(shape, dtype, labelled=0.25, seed=0):
         X = rcv1_like(n_samples=spec["n"], n_features=spec["d"], random_state=seed).astype(dtype)
         gamma = 20.0
     n = X.shape[0]
-    order = np.random.RandomState(2020).permutation(n)
-    y = np.zeros(n, dtype=np.int64)
-    y[order[int(n * labelled) :]] = -1
-    return X, y, gamma
+    return X, labelled_split(np.zeros(n, dtype=np.int64), labelled, 2020), gamma
 
 
 def run_mir(X, y, gamma, n_jobs=None):

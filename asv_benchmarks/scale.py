@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402
 
 from mir_fast import major_influence_range  # noqa: E402
-from mir_fast.datasets import clustered_pixels, rcv1_like  # noqa: E402
+from mir_fast.datasets import clustered_pixels, labelled_split, rcv1_like  # noqa: E402
 
 
 def problem(kind):
@@ -27,9 +27,7 @@ def problem(kind):
         gamma = 20.0
         size = X.data.nbytes + X.indices.nbytes + X.indptr.nbytes
     n = X.shape[0]
-    y = np.zeros(n, dtype=np.int64)
-    y[np.random.RandomState(2020).permutation(n)[int(0.05 * n):]] = -1
-    return X, y, gamma, size
+    return X, labelled_split(np.zeros(n, dtype=np.int64), 0.05, 2020), gamma, size
 
 
 def main(kinds):

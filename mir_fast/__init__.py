@@ -5,9 +5,13 @@ graph (``major_influence_range``, ``MajorInfluenceRange``), in one fused,
 OpenMP-parallel, memory-streaming pass over dense or CSR data.
 """
 
-from ._config import show_config
-from .attack import MIRLabelFlipAttack, labels_to_recheck, poison_labels
-from .influence import (
+from . import _openmp_runtime
+
+_openmp_runtime.load()
+
+from ._config import show_config  # noqa: E402
+from .attack import MIRLabelFlipAttack, labels_to_recheck, poison_labels  # noqa: E402
+from .influence import (  # noqa: E402
     DegenerateGammaWarning,
     MajorInfluenceRange,
     MIRResult,

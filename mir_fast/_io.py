@@ -55,11 +55,14 @@ class Dataset:
     def keep_labelled_fraction(self, fraction, seed):
         """The paper's split: of ``RandomState(seed).permutation(n)`` keep the first
         ``int(n * fraction)`` labels; every other input becomes unlabelled."""
-        if not 0.0 < fraction <= 1.0:
-            raise InputError(f"--labelled-fraction must be in (0, 1], got {fraction}")
-        order = np.random.RandomState(seed).permutation(len(self.labels))
-        hidden = np.zeros(len(self.labels), dtype=bool)
-        hidden[order[int(len(self.labels) * fraction) :]] = True
+        from .datasets.split import kept_labels
+
+        try:
+            keep = kept_labels(len(self.labels), fraction, seed)
+        except ValueError as exc:
+            raise InputError(f"--labelled-fraction: {exc}") from None
+        hidden = np.ones(len(self.labels), dtype=bool)
+        hidden[keep] = False
         return Dataset(self.X, self.labels, self.unlabelled | hidden)
 
 
@@ -81,8 +84,7 @@ def detect_format(path, fmt=None):
 
 def read_dataset(path, *, labels=None, fmt=None, label_column=None, unlabelled_value="-1"):
     """Read (X, labels) from ``path`` (and ``labels`` for X-only formats)."""
-    if not os.path.isfile(path):
-        raise InputError(f"no such file: {path}")
+    _check_file(path)
     fmt = detect_format(path, fmt)
     try:
         if fmt == "csv":
@@ -98,6 +100,9 @@ def read_dataset(path, *, labels=None, fmt=None, label_column=None, unlabelled_v
     raw = np.asarray(raw)
     if raw.ndim != 1:
         raise InputError(f"labels must be one per input, got shape {raw.shape}")
+    if len(raw) == 0:
+        raise InputError(f"{path} holds no inputs")
+    _check_class_labels(raw, unlabelled_value)
     if raw.dtype.kind in "US" or raw.dtype == object:
         raw = raw.astype(str)
         unlabelled = (raw == "") | (raw == str(unlabelled_value))
@@ -117,29 +122,87 @@ def read_dataset(path, *, labels=None, fmt=None, label_column=None, unlabelled_v
     return Dataset(X, raw, unlabelled)
 
 
+def _check_file(path):
+    if os.path.isdir(path):
+        raise InputError(f"{path} is a directory, not a data file")
+    if not os.path.isfile(path):
+        raise InputError(f"no such file: {path}")
+
+
+#: The first bytes of a .npy file and of a .npz file (a zip archive, maybe empty).
+NPY_MAGIC = b"\x93NUMPY"
+NPZ_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _load_numpy(path, kind):
+    """np.load without pickles, with messages that say what the file is."""
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    if kind == "npy" and not head.startswith(NPY_MAGIC):
+        raise InputError(f"{path} is not a NumPy .npy file (it does not start with the "
+                         ".npy header)")
+    if kind == "npz" and not head.startswith(NPZ_MAGICS):
+        raise InputError(f"{path} is not a NumPy .npz file (it is not a zip archive)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise _object_array_error(path, exc) from None
+
+
+def _object_array_error(path, exc):
+    if "pickle" in str(exc):
+        return InputError(f"{path} holds an array of Python objects, which mir-fast does not "
+                          "load (loading one could run code); save numeric arrays")
+    return exc
+
+
 def _read_numpy(path, fmt, labels_path):
     if fmt == "npz":
-        with np.load(path, allow_pickle=False) as archive:
-            keys = set(archive.files)
-            if {"X", "y"} <= keys:
-                return archive["X"], archive["y"]
-            if {"indptr", "format", "shape"} <= keys:
-                X = sp.load_npz(path)
-                return X, _read_labels(labels_path, "a sparse .npz")
-        raise InputError(
-            f"{path} must hold arrays 'X' and 'y' (numpy.savez(path, X=X, y=y)); "
-            f"it holds {sorted(keys)}"
-        )
-    return np.load(path, allow_pickle=False), _read_labels(labels_path, "a .npy file")
+        with _load_numpy(path, "npz") as archive:
+            try:
+                return _read_npz(path, archive, labels_path)
+            except ValueError as exc:
+                raise _object_array_error(path, exc) from None
+    return _load_numpy(path, "npy"), _read_labels(labels_path, "a .npy file")
+
+
+def _read_npz(path, archive, labels_path):
+    keys = set(archive.files)
+    if {"X", "y"} <= keys:
+        return archive["X"], archive["y"]
+    if {"indptr", "format", "shape"} <= keys:
+        return sp.load_npz(path), _read_labels(labels_path, "a sparse .npz")
+    raise InputError(
+        f"{path} must hold arrays 'X' and 'y' (numpy.savez(path, X=X, y=y)); "
+        f"it holds {sorted(keys)}"
+    )
+
+
+def _check_class_labels(raw, unlabelled_value):
+    """Labels that are numbers must be whole numbers: a column of fractions is a
+    feature (or regression target), and would make a class of every value."""
+    values = raw
+    if raw.dtype.kind in "US":
+        values = raw[(raw != "") & (raw != str(unlabelled_value))]
+        try:
+            values = values.astype(np.float64)
+        except ValueError:
+            return  # class names
+    if values.dtype.kind != "f" or len(values) == 0:
+        return
+    fractional = values[np.isfinite(values) & (values != np.round(values))]
+    if len(fractional):
+        raise InputError(f"the labels hold {len(np.unique(fractional))} non-integer numbers "
+                         f"(e.g. {fractional[0]:g}): labels must be classes (whole numbers "
+                         "or names); is the label column a feature column?")
 
 
 def _read_labels(labels_path, what):
     if labels_path is None:
         raise InputError(f"{what} holds only X: give the labels with --labels FILE")
-    if not os.path.isfile(labels_path):
-        raise InputError(f"no such file: {labels_path}")
+    _check_file(labels_path)
     if labels_path.endswith(".npy"):
-        return np.load(labels_path, allow_pickle=False)
+        return _load_numpy(labels_path, "npy")
     with open(labels_path) as fh:
         return np.array([line.strip() for line in fh if line.strip() != ""])
 

@@ -4,10 +4,25 @@ The kernels parallelise with OpenMP over unlabelled rows. The dense kernel calls
 BLAS from inside the parallel region, so BLAS itself must run on one thread there:
 otherwise the two thread pools oversubscribe the cores and results could depend on
 BLAS's own splitting. (The CSR kernel calls no BLAS.)
+
+Two limits keep the thread team no larger than it can be useful, neither of which
+changes a bit of any result (the kernels' results do not depend on the thread
+count):
+
+* a count is never above the CPUs this process may use (``joblib.cpu_count``:
+  affinity and cgroup quotas included); a larger ``n_jobs`` is capped with a
+  warning, as threadpoolctl caps its limits, and every per-thread buffer is sized
+  by the capped count;
+* a call too small to pay for a thread team runs on ``threads_for_work(n, work)``
+  threads: one thread per ``WORK_PER_THREAD`` pair-features (one labelled x
+  unlabelled pair times the features, the unit of the kernels' work).  Waking a
+  team costs tens of microseconds, and far more when another process holds the
+  other cores (libgomp's idle threads spin before they sleep).
 """
 
 import numbers
 import os
+import warnings
 from contextlib import contextmanager
 from functools import lru_cache
 
@@ -21,7 +36,9 @@ def effective_n_threads(n_jobs):
 
     ``None`` means all physical cores, or ``OMP_NUM_THREADS`` when it is set;
     ``-1`` means every logical CPU and ``-k`` all but ``k - 1`` of them; a positive
-    integer is taken as it is.  A build without OpenMP always uses one thread.
+    integer is taken as it is up to the number of CPUs this process may use (more
+    threads than CPUs only slow the kernels down): a larger one is capped, with a
+    ``UserWarning``.  A build without OpenMP always uses one thread.
 
     Raises
     ------
@@ -36,14 +53,38 @@ def effective_n_threads(n_jobs):
         raise ValueError("n_jobs == 0 has no meaning; use None, a positive count or -1")
     if not _openmp.openmp_enabled():
         return 1
+    available = joblib.cpu_count()
     if n_jobs is None:
         max_threads = _openmp.max_threads()
         if os.environ.get("OMP_NUM_THREADS"):
-            return max_threads
+            return _capped(max_threads, available, "OMP_NUM_THREADS")
         return max(1, min(max_threads, joblib.cpu_count(only_physical_cores=True)))
     if n_jobs < 0:
-        return max(1, joblib.cpu_count() + 1 + int(n_jobs))
-    return int(n_jobs)
+        return max(1, available + 1 + int(n_jobs))
+    return _capped(int(n_jobs), available, f"n_jobs={n_jobs}")
+
+
+def _capped(n_threads, available, asked_by):
+    if n_threads <= available:
+        return n_threads
+    warnings.warn(f"{asked_by} asks for more threads than the {available} CPU(s) this "
+                  f"process may use; using {available}", UserWarning, stacklevel=4)
+    return available
+
+
+#: Pair-features (labelled x unlabelled pairs times features) that make one thread's
+#: share of a call worth waking a thread team for.  Measured here (passive waiting,
+#: see ``_openmp_runtime``): 2 threads are slower than 1 up to ~1.5e6 of work
+#: (0.45 vs 0.63 ms), even at ~1.2e7 and 1.6x faster at ~5e7.
+WORK_PER_THREAD = 1 << 22
+
+
+def threads_for_work(n_threads, work):
+    """At most ``n_threads``, and one per ``WORK_PER_THREAD`` units of ``work``
+    (``WORK_PER_THREAD = 0``: always ``n_threads``; the test suite sets it so)."""
+    if WORK_PER_THREAD <= 0:
+        return n_threads
+    return int(max(1, min(n_threads, work // WORK_PER_THREAD)))
 
 
 @lru_cache(maxsize=1)

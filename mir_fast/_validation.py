@@ -29,9 +29,23 @@ def check_threshold(threshold):
     return threshold
 
 
+#: Entries of X must not all be below this in magnitude: their squares (and the
+#: squared distances) would leave float64's normal range (2^-1022).
+SMALLEST_PEAK = 2.0**-500
+
+
 def _assert_finite(values, what):
-    """Raise if ``values`` (an ndarray) holds NaN or infinity; no full-size temporary."""
-    if values.size == 0 or np.isfinite(values.sum(dtype=np.float64)):
+    """Raise if ``values`` (an ndarray) holds NaN or infinity, or is so small that
+    squared distances underflow float64; two passes, no full-size temporary."""
+    if values.size == 0:
+        return
+    low, high = values.min(), values.max()
+    if np.isfinite(low) and np.isfinite(high):
+        peak = max(abs(float(low)), abs(float(high)))
+        if 0.0 < peak < SMALLEST_PEAK:
+            raise ValueError(f"{what} has values too small (largest magnitude {peak:.3g}): "
+                             "squared distances underflow float64; multiply it by a "
+                             "constant c (and gamma by 1 / c^2)")
         return
     flat = values.reshape(len(values), -1) if values.ndim > 1 else values.reshape(-1, 1)
     for start in range(0, len(flat), _FINITE_CHECK_ROWS):
@@ -62,6 +76,7 @@ def check_features(X):
     if sp.issparse(X):
         if X.ndim != 2:
             raise ValueError(f"X must be 2-D, got a sparse array with {X.ndim} dimension(s)")
+        check_sparse_structure(X)
         X = X.tocsr() if X.format != "csr" else X
         dtype = _float_dtype(X.dtype, "X")
         if X.dtype != dtype:
@@ -97,6 +112,61 @@ def check_features(X):
     _check_shape(array.shape)
     _assert_finite(array, "X")
     return array, False
+
+
+def check_sparse_structure(X):
+    """Raise a ValueError if the arrays of a sparse matrix contradict each other.
+
+    The kernels (and scipy's own conversions, which are compiled) trust the
+    structure: a CSR ``indptr`` that runs backwards or past the end, or a column
+    index outside the matrix, would make them read out of bounds.  Checked in
+    O(nnz) without a copy: CSR / CSC (``indptr`` starts at 0, never decreases, ends
+    within ``indices`` and ``data``; every index within the other dimension) and
+    COO (every coordinate within the shape); other formats through scipy's own
+    full check.
+    """
+    n_rows, n_cols = X.shape
+    if X.format in ("csr", "csc"):
+        n_major, n_minor = (n_rows, n_cols) if X.format == "csr" else (n_cols, n_rows)
+        major, minor = ("row", "column") if X.format == "csr" else ("column", "row")
+        what = f"X ({X.format.upper()})"
+        indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+        if indptr.ndim != 1 or len(indptr) != n_major + 1:
+            raise ValueError(f"{what} is corrupt: indptr has {indptr.size} entries, expected "
+                             f"{n_major + 1} (one per {major}, plus one)")
+        if indptr[0] != 0:
+            raise ValueError(f"{what} is corrupt: indptr starts at {indptr[0]}, not 0")
+        steps = np.diff(indptr)
+        if n_major and steps.min() < 0:
+            bad = int(np.flatnonzero(steps < 0)[0])
+            raise ValueError(f"{what} is corrupt: indptr decreases at {major} {bad}")
+        if indptr[-1] > min(len(indices), len(X.data)):
+            raise ValueError(f"{what} is corrupt: indptr ends at {indptr[-1]} but there are "
+                             f"{len(indices)} indices and {len(X.data)} values")
+        _check_index_range(indices[: indptr[-1]], n_minor, f"{what} {minor} index")
+    elif X.format == "coo":
+        if not len(X.row) == len(X.col) == len(X.data):
+            raise ValueError(f"X (COO) is corrupt: {len(X.row)} rows, {len(X.col)} columns "
+                             f"and {len(X.data)} values")
+        _check_index_range(np.asarray(X.row), n_rows, "X (COO) row index")
+        _check_index_range(np.asarray(X.col), n_cols, "X (COO) column index")
+    else:
+        try:
+            X.check_format(full_check=True)
+        except AttributeError:  # formats without compressed structure (lil, dok, dia)
+            pass
+        except ValueError as exc:
+            raise ValueError(f"X ({X.format.upper()}) is corrupt: {exc}") from None
+
+
+def _check_index_range(indices, bound, what):
+    if len(indices) == 0:
+        return
+    low, high = indices.min(), indices.max()
+    if low < 0:
+        raise ValueError(f"{what} {low} is negative")
+    if high >= bound:
+        raise ValueError(f"{what} {high} is out of range (the matrix has {bound})")
 
 
 def _check_shape(shape):

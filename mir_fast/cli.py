@@ -3,6 +3,7 @@
 import argparse
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -19,7 +20,7 @@ def _demo(args):
     elapsed = time.perf_counter() - start
     print(f"Major Influence Range on scikit-learn's digits, 1 vs 7: {X.shape[0]} images, "
           f"{X.shape[1]} pixels, {len(result.labelled)} labelled ({args.labelled:.0%}, "
-          f"seed {args.seed}), gamma={gamma:g}")
+          f"seed {args.seed}), gamma={result.gamma:g}")
     print(f"{int(result.counted.sum())} of {len(result.unlabelled)} unlabelled images have a "
           f"major influencer (share > {result.threshold:g})")
     print(f"\n  {'rank':>4}  {'input':>5}  {'label':>5}  {'MIR':>4}")
@@ -207,17 +208,31 @@ def _add_io_options(command):
     command.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the README's promise: a usage error is one line on stderr."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="mir-fast",
         description="Major Influence Range: influence analysis and label poisoning "
         "for graph-based semi-supervised learning.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    # --debug after the subcommand too; SUPPRESS leaves the first one's value alone
+    debug = _Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show tracebacks")
     commands = parser.add_subparsers(dest="command", required=True)
+    add_parser = commands.add_parser
+    commands.add_parser = lambda *a, **k: add_parser(*a, parents=[debug], **k)
     demo = commands.add_parser("demo", help="MIR on scikit-learn's bundled digits, 1 vs 7")
     demo.add_argument("--labelled", type=float, default=0.25, help="labelled fraction")
-    demo.add_argument("--gamma", type=float, default=None, help="RBF width (default 3)")
+    demo.add_argument("--gamma", type=_gamma, default=None,
+                      help="RBF width, or 'auto' (default 3)")
     demo.add_argument("--seed", type=int, default=2020, help="split seed")
     demo.add_argument("--top", type=int, default=10, help="how many inputs to list")
     demo.add_argument("--n-jobs", type=int, default=None, help="threads")
@@ -248,13 +263,21 @@ def build_parser():
 def main(argv=None):
     """Entry point of ``mir-fast``: one clear line on stderr and exit 2 on bad input."""
     args = build_parser().parse_args(argv)
-    try:
-        return args.run(args)
-    except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
-        if args.debug:
-            raise
-        print(f"mir-fast: error: {exc}", file=sys.stderr)
-        return 2
+    with warnings.catch_warnings():
+        if not args.debug:
+            warnings.showwarning = _show_warning
+        try:
+            return args.run(args)
+        except Exception as exc:  # noqa: BLE001 - the command line never shows a traceback
+            if args.debug:
+                raise
+            print(f"mir-fast: error: {exc}", file=sys.stderr)
+            return 2
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """A warning as one line (no Python source line); --debug shows Python's form."""
+    print(f"mir-fast: warning: {message}", file=sys.stderr if file is None else file)
 
 
 if __name__ == "__main__":

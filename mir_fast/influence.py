@@ -20,7 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import _core
-from ._threads import effective_n_threads, single_threaded_blas
+from ._threads import effective_n_threads, single_threaded_blas, threads_for_work
 from ._validation import check_features, check_gamma, check_threshold, unlabelled_mask
 
 
@@ -121,9 +121,19 @@ def auto_gamma(X, y, *, threshold=0.5, n_jobs=None):
     unlabelled_rows = unlabelled_mask(y, X.shape[0])
     labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
     unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
+    n_threads = _threads_for_call(X, is_sparse, len(labelled),
+                                  min(len(unlabelled), AUTO_GAMMA_SAMPLE),
+                                  effective_n_threads(n_jobs))
     with single_threaded_blas():
         return _auto_gamma(_core.fold_csr if is_sparse else _core.fold_dense, X, labelled,
-                           unlabelled, check_threshold(threshold), effective_n_threads(n_jobs))
+                           unlabelled, check_threshold(threshold), n_threads)
+
+
+def _threads_for_call(X, is_sparse, n_labelled, n_rows, n_threads):
+    """Threads worth starting for ``n_rows`` unlabelled rows against ``n_labelled``
+    (``threads_for_work``; a CSR pair costs about as much as 16 dense features)."""
+    features = max(X.nnz / max(X.shape[0], 1), 16) if is_sparse else X.shape[1]
+    return threads_for_work(n_threads, n_labelled * n_rows * features)
 
 
 def _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads):
@@ -134,31 +144,73 @@ def _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads):
         rng = np.random.RandomState(0)
         sample = np.sort(rng.choice(unlabelled, AUTO_GAMMA_SAMPLE, replace=False))
 
-    def median_share(gamma):
-        fold = fold_rows(X, labelled, sample, gamma, threshold, n_threads)
-        return float(np.median(1.0 / fold.weight_sum)), fold.d_min
+    def median_share(log_gamma):
+        fold = fold_rows(X, labelled, sample, scale * 2.0**log_gamma, threshold, n_threads)
+        return float(np.median(1.0 / fold.weight_sum))
 
-    _, d_min = median_share(1.0)
-    positive = d_min[d_min > 0]
-    gamma = 1.0 / float(np.median(positive)) if len(positive) else 1.0
-    low, high = gamma, gamma
-    for _ in range(20):
-        if median_share(low)[0] <= threshold:
-            break
-        low /= 4.0
-    for _ in range(20):
-        if median_share(high)[0] > threshold:
-            break
-        high *= 4.0
-    else:
-        return high
-    for _ in range(24):
-        middle = float(np.sqrt(low * high))
-        if median_share(middle)[0] > threshold:
+    # Work in units of the data's own squared distances: gamma = scale * 2^t, with
+    # 1 / scale the median positive nearest distance.  The search is then the same
+    # for X and c X, and no intermediate value overflows.
+    d_min = fold_rows(X, labelled, sample, 1.0, threshold, n_threads).d_min
+    typical = _distance_scale(X, labelled, sample, d_min)
+    if typical == 0.0:
+        _warn_no_gamma("every sampled unlabelled input is the same point as every labelled "
+                       "input, so every share is 1 / n_labelled whatever gamma is; returning 1")
+        return 1.0
+    scale = 1.0 / typical
+    if not np.isfinite(scale):
+        raise ValueError("gamma='auto': the distances between the inputs are too small for "
+                         "float64 (their squares underflow); rescale X")
+    reach = 2 * AUTO_GAMMA_OCTAVES
+    low, high = -reach, reach
+    if median_share(high) <= threshold:
+        _warn_no_gamma(f"even at gamma={scale * 2.0**high:.3g} fewer than half of the "
+                       f"unlabelled inputs have a share above {threshold:g}: most of them are "
+                       "exactly tied between labelled inputs (duplicate points)")
+        return scale * 2.0**high
+    if median_share(low) > threshold:
+        _warn_no_gamma(f"even at gamma={scale * 2.0**low:.3g} more than half of the "
+                       f"unlabelled inputs have a share above {threshold:g} (the threshold "
+                       f"is not above 1 / {len(labelled)} labelled inputs)")
+        return scale * 2.0**low
+    for _ in range(AUTO_GAMMA_STEPS):
+        middle = 0.5 * (low + high)
+        if median_share(middle) > threshold:
             high = middle
         else:
             low = middle
-    return high
+    return scale * 2.0**high
+
+
+#: auto_gamma searches gamma within this many factors of 4 of 1 / (the median
+#: nearest squared distance), by bisection on log(gamma) in this many steps.
+AUTO_GAMMA_OCTAVES = 20
+AUTO_GAMMA_STEPS = 30
+
+
+def _distance_scale(X, labelled, sample, d_min):
+    """A typical squared distance: the median positive nearest distance, else (every
+    sampled input coincides with a labelled one) the median positive squared
+    distance from one labelled input to the sample and to the other labelled
+    inputs; 0 when they are all the same point."""
+    positive = d_min[d_min > 0]
+    if len(positive):
+        return float(np.median(positive))
+    reference = X[labelled[:1]].astype(np.float64)
+    rows = X[np.concatenate([sample, labelled[1 : 1 + AUTO_GAMMA_SAMPLE]])].astype(np.float64)
+    if hasattr(rows, "toarray"):  # CSR: ||r||^2 + ||ref||^2 - 2 <r, ref> is close enough
+        cross = np.asarray(rows @ reference.T.toarray()).ravel()
+        spread = (np.asarray(rows.multiply(rows).sum(axis=1)).ravel()
+                  + reference.multiply(reference).sum() - 2.0 * cross)
+    else:
+        spread = np.square(rows - reference).sum(axis=1)
+    spread = spread[spread > 0]
+    return float(np.median(spread)) if len(spread) else 0.0
+
+
+def _warn_no_gamma(reason):
+    warnings.warn(f"gamma='auto' has nothing to choose: {reason}.", DegenerateGammaWarning,
+                  stacklevel=5)
 
 
 def _warn_if_degenerate(result):
@@ -257,6 +309,7 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=F
     unlabelled_rows = unlabelled_mask(y, X.shape[0])
     labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
     unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
+    n_threads = _threads_for_call(X, is_sparse, len(labelled), len(unlabelled), n_threads)
     fold_rows = _core.fold_csr if is_sparse else _core.fold_dense
     with single_threaded_blas():
         if auto:

@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from mir_fast import major_influence_range
-from mir_fast.datasets import clustered_pixels, rcv1_like
+from mir_fast.datasets import clustered_pixels, labelled_split, rcv1_like
 
 DENSE_ROWS = {"1k": 1000, "mnist": 13007}
 #: about gamma="auto" for clustered_pixels(..., 784): half the rows dominated
@@ -23,10 +23,7 @@ SPARSE_ROWS = {"2k": 2000, "rcv1": 20242}
 
 
 def _labels(n, fraction):
-    order = np.random.RandomState(2020).permutation(n)
-    y = np.zeros(n, dtype=np.int64)
-    y[order[int(n * fraction):]] = -1
-    return y
+    return labelled_split(np.zeros(n, dtype=np.int64), fraction, 2020)
 
 
 def _median_seconds(call, repeats=3):
