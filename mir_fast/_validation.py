@@ -169,6 +169,13 @@ def _check_index_range(indices, bound, what):
         raise ValueError(f"{what} {high} is out of range (the matrix has {bound})")
 
 
+def check_squared_norms(max_sq_norm):
+    """Raise if the largest squared norm (of the rows the kernels expand distances
+    with) overflows float64: then so would the distances."""
+    if not np.isfinite(max_sq_norm):
+        raise ValueError("X has values too large: squared distances overflow float64")
+
+
 def _check_shape(shape):
     if shape[0] == 0:
         raise ValueError("X has no rows")

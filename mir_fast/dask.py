@@ -20,12 +20,11 @@ import scipy.sparse as sp
 
 from . import _core
 from ._threads import effective_n_threads, single_threaded_blas
-from ._validation import check_features, check_gamma, check_threshold, unlabelled_mask
-from .influence import _result, _warn_if_degenerate
+from ._validation import check_gamma, check_threshold, unlabelled_mask
 
 #: Unlabelled rows per task when the caller does not say.  Blocks are whole
-#: super-tiles of the unlabelled rows: the tiles of one single-machine call.
-DEFAULT_BLOCK_ROWS = _core.SUPER_TILE_ROWS
+#: blocks of the seam (``_core.BLOCK_ROWS``): the tiles of one single-machine call.
+DEFAULT_BLOCK_ROWS = _core.BLOCK_ROWS
 
 
 def _require_dask():
@@ -78,27 +77,24 @@ def _shared_rows(client, rows):
 def _fold_dense_block(block, labelled_rows, context, gamma, threshold, n_jobs):
     """Worker: fold a block of unlabelled rows against the shared labelled rows."""
     stacked = np.concatenate([labelled_rows, np.asarray(block, dtype=labelled_rows.dtype)])
-    n_labelled = len(labelled_rows)
-    rows = np.arange(n_labelled, len(stacked), dtype=np.int64)
     with single_threaded_blas():
-        return _core.fold_dense(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
-                                threshold, effective_n_threads(n_jobs), **context)
+        return _fold_stacked(_core.DenseEngine(stacked), len(labelled_rows), context, gamma,
+                             threshold, n_jobs)
 
 
 def _fold_csr_block(block, labelled_rows, context, gamma, threshold, n_jobs):
     """Worker: fold a CSR block of unlabelled rows against the labelled rows."""
     stacked = sp.vstack([labelled_rows, block], format="csr")
-    n_labelled = labelled_rows.shape[0]
-    rows = np.arange(n_labelled, stacked.shape[0], dtype=np.int64)
-    return _core.fold_csr(stacked, np.arange(n_labelled, dtype=np.int64), rows, gamma,
-                          threshold, effective_n_threads(n_jobs), **context)
+    return _fold_stacked(_core.CSREngine(stacked), labelled_rows.shape[0], context, gamma,
+                         threshold, n_jobs)
 
 
-def _block_statistics(block):
-    """Worker: ``block_statistics`` of every grid block inside one row chunk (chunks
-    start on the grid)."""
-    return [_core.block_statistics(block, start)
-            for start in range(0, len(block), _core.STATISTICS_BLOCK_ROWS)]
+def _fold_stacked(engine, n_labelled, context, gamma, threshold, n_jobs):
+    """Fold the rows after the first ``n_labelled`` of a stacked block against those."""
+    n_rows = engine.X.shape[0]
+    return engine.fold(np.arange(n_labelled, dtype=np.int64),
+                       np.arange(n_labelled, n_rows, dtype=np.int64), gamma, threshold,
+                       effective_n_threads(n_jobs), **context)
 
 
 def _check_dask_array(X):
@@ -117,8 +113,9 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
     import dask
 
     X = _check_dask_array(X)
-    X = client.persist(X.rechunk((8 * _core.STATISTICS_BLOCK_ROWS, X.shape[1])))
-    partials = client.compute([dask.delayed(_block_statistics)(b)
+    statistics_grid = _core.DenseStatistics.BLOCK_ROWS  # chunks start on the grid
+    X = client.persist(X.rechunk((8 * statistics_grid, X.shape[1])))
+    partials = client.compute([dask.delayed(_core.DenseStatistics.partials)(b)
                                for b in X.to_delayed().ravel()], sync=True)
     statistics = _core.DenseStatistics.combine([p for part in partials for p in part],
                                                X.shape[0])
@@ -126,7 +123,7 @@ def _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold, n_job
         raise ValueError("X contains NaN or infinity")
     labelled_rows = client.compute(X[labelled], sync=True)
     shared = _shared_rows(client, labelled_rows)
-    context = {"statistics": statistics, "height": _core.tile_rows(len(unlabelled))}
+    context = _core.DenseEngine.context_from(statistics, len(unlabelled))
     blocks = X[unlabelled].rechunk((block_rows, X.shape[1])).to_delayed().ravel()
     tasks = [dask.delayed(_fold_dense_block)(block, shared, context, gamma, threshold, n_jobs)
              for block in blocks]
@@ -141,8 +138,7 @@ def _worker_slots(client, n_jobs):
             for _ in range(max(1, threads // n_jobs) if n_jobs and n_jobs > 0 else 1)]
 
 
-def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold, n_jobs,
-                     block_rows):
+def _in_memory_parts(client, problem, gamma, threshold, n_jobs, block_rows):
     """Fold an in-memory array or CSR matrix block by block of unlabelled rows.
 
     Blocks are handed out as the workers free up: each worker thread gets one task,
@@ -155,9 +151,10 @@ def _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshol
     """
     from distributed import as_completed
 
-    context = _core.whole_data_context(X, is_sparse, labelled, unlabelled)
+    X, labelled, unlabelled = problem.X, problem.labelled, problem.unlabelled
+    context = problem.engine.context(labelled, unlabelled)
     shared = _shared_rows(client, X[labelled])
-    fold_block = _fold_csr_block if is_sparse else _fold_dense_block
+    fold_block = _fold_csr_block if problem.engine.kind == "csr" else _fold_dense_block
     starts = range(0, len(unlabelled), block_rows)
     parts = [None] * len(starts)
     submitted = {}
@@ -223,26 +220,24 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, client=None, block_rows
     block_rows = DEFAULT_BLOCK_ROWS if block_rows is None else int(block_rows)
     if block_rows < 1:
         raise ValueError(f"block_rows must be positive, got {block_rows}")
-    super_tiles = -(-block_rows // _core.SUPER_TILE_ROWS)
-    block_rows = super_tiles * _core.SUPER_TILE_ROWS
+    block_rows = -(-block_rows // _core.BLOCK_ROWS) * _core.BLOCK_ROWS
     client = _client(client)
-    n_rows = X.shape[0]
-    unlabelled_rows = unlabelled_mask(y, n_rows)
-    labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
-    unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
     if isinstance(X, da.Array):
+        unlabelled_rows = unlabelled_mask(y, X.shape[0])
+        labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
+        unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
         futures, held = _dask_array_futures(client, X, labelled, unlabelled, gamma, threshold,
                                             n_jobs, block_rows)
         parts = client.gather(futures)
         del futures, held
     else:
-        X, is_sparse = check_features(X)
-        parts = _in_memory_parts(client, X, is_sparse, labelled, unlabelled, gamma, threshold,
-                                 n_jobs, block_rows)
+        problem = _core.prepare(X, y)
+        labelled, unlabelled = problem.labelled, problem.unlabelled
+        parts = _in_memory_parts(client, problem, gamma, threshold, n_jobs, block_rows)
     fold = _core.RowFold.concatenate(parts) if parts else _core.RowFold.empty(0)
     if len(fold.nearest) != len(unlabelled):
         raise RuntimeError(f"the cluster returned {len(fold.nearest)} rows for "
                            f"{len(unlabelled)} unlabelled inputs")
-    result = _result(fold, labelled, unlabelled, gamma, threshold)
-    _warn_if_degenerate(result)
+    result = _core.assemble(fold, labelled, unlabelled, gamma, threshold)
+    _core.warn_if_degenerate(result)
     return result

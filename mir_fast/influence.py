@@ -14,93 +14,14 @@ unlabelled x labelled block of W matters, and it is never stored.
 """
 
 import warnings
-from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
 from . import _core
-from ._threads import effective_n_threads, single_threaded_blas, threads_for_work
-from ._validation import check_features, check_gamma, check_threshold, unlabelled_mask
-
-
-@dataclass(frozen=True, eq=False)
-class MIRResult:
-    """Major Influence Range of every labelled input, and how it was obtained.
-
-    Attributes
-    ----------
-    labelled : ndarray of int64, shape (n_labelled,)
-        Indices (into X) of the labelled inputs, ascending.
-    scores : ndarray of int64, shape (n_labelled,)
-        ``scores[i]`` is the MIR of input ``labelled[i]``.
-    unlabelled : ndarray of int64, shape (n_unlabelled,)
-        Indices (into X) of the unlabelled inputs, ascending.
-    dominant : ndarray of int64, shape (n_unlabelled,)
-        For each unlabelled input, the index (into X) of its most influential
-        labelled input (the nearest; the lower index on ties).
-    share : ndarray of float64, shape (n_unlabelled,)
-        That input's share of the labelled influence, in (0, 1].
-    distance : ndarray of float64, shape (n_unlabelled,)
-        Squared Euclidean distance to that input.
-    gamma, threshold : float
-        The RBF width and the share an input must exceed to count.
-    stage : ndarray of int8, shape (n_unlabelled,)
-        Which pass certified each row: 0 is the fast pass; the exact pass is the
-        last one (see ``mir_fast._core``).  Diagnostic only.
-    """
-
-    labelled: np.ndarray
-    scores: np.ndarray
-    unlabelled: np.ndarray
-    dominant: np.ndarray
-    share: np.ndarray
-    distance: np.ndarray = field(repr=False)
-    gamma: float = field(kw_only=True)
-    threshold: float = field(kw_only=True)
-    stage: np.ndarray = field(repr=False, kw_only=True)
-
-    @property
-    def counted(self):
-        """Boolean mask over ``unlabelled``: rows whose share exceeds the threshold."""
-        return self.share > self.threshold
-
-    def order(self):
-        """Positions into ``labelled``, most influential first.
-
-        Primary key: MIR, highest first.  Inputs with MIR 0 follow, ranked by the
-        number of unlabelled inputs they are nearest to (they would dominate those
-        if their rivals were removed), then by the largest share they hold over one
-        of them.  Remaining ties go to the lower index.
-        """
-        n_labelled = len(self.labelled)
-        position = np.searchsorted(self.labelled, self.dominant)
-        nearest_count = np.bincount(position, minlength=n_labelled)
-        largest_share = np.zeros(n_labelled)
-        np.maximum.at(largest_share, position, self.share)
-        has_mir = self.scores > 0
-        secondary = np.where(has_mir, 0, nearest_count)
-        tertiary = np.where(has_mir, 0.0, largest_share)
-        # np.lexsort sorts by its last key first
-        return np.lexsort((np.arange(n_labelled), -tertiary, -secondary, -self.scores))
-
-    def ranking(self):
-        """Labelled indices, most influential first (see :meth:`order`)."""
-        return self.labelled[self.order()]
-
-    def __repr__(self):
-        top = ", ".join(
-            f"{self.labelled[p]}: {self.scores[p]}" for p in self.order()[:5]
-        )
-        return (
-            f"MIRResult(n_labelled={len(self.labelled)}, n_unlabelled={len(self.unlabelled)}, "
-            f"gamma={self.gamma:g}, threshold={self.threshold:g}, "
-            f"dominated={int(self.counted.sum())}, top={{{top}}})"
-        )
-
-
-class DegenerateGammaWarning(UserWarning):
-    """gamma makes MIR uninformative: every share is ~1, or almost none exceeds the threshold."""
+from ._result import DegenerateGammaWarning, MIRResult  # noqa: F401 - public here
+from ._threads import effective_n_threads, single_threaded_blas
+from ._validation import check_gamma, check_threshold
 
 
 #: Unlabelled rows sampled (seeded) to choose gamma="auto".
@@ -117,41 +38,31 @@ def auto_gamma(X, y, *, threshold=0.5, n_jobs=None):
     ``AUTO_GAMMA_SAMPLE`` unlabelled inputs.  If that share cannot be reached (more
     than half the inputs are exact ties) the largest gamma tried is returned.
     """
-    X, is_sparse = check_features(X)
-    unlabelled_rows = unlabelled_mask(y, X.shape[0])
-    labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
-    unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
-    n_threads = _threads_for_call(X, is_sparse, len(labelled),
-                                  min(len(unlabelled), AUTO_GAMMA_SAMPLE),
-                                  effective_n_threads(n_jobs))
+    threshold = check_threshold(threshold)
+    n_threads = effective_n_threads(n_jobs)
+    problem = _core.prepare(X, y)
     with single_threaded_blas():
-        return _auto_gamma(_core.fold_csr if is_sparse else _core.fold_dense, X, labelled,
-                           unlabelled, check_threshold(threshold), n_threads)
+        return _auto_gamma(problem, threshold, n_threads)
 
 
-def _threads_for_call(X, is_sparse, n_labelled, n_rows, n_threads):
-    """Threads worth starting for ``n_rows`` unlabelled rows against ``n_labelled``
-    (``threads_for_work``; a CSR pair costs about as much as 16 dense features)."""
-    features = max(X.nnz / max(X.shape[0], 1), 16) if is_sparse else X.shape[1]
-    return threads_for_work(n_threads, n_labelled * n_rows * features)
-
-
-def _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads):
+def _auto_gamma(problem, threshold, n_threads):
+    X, labelled, unlabelled = problem.X, problem.labelled, problem.unlabelled
     if len(unlabelled) == 0 or len(labelled) == 1:
         return 1.0
+    n_threads = problem.threads(n_threads, min(len(unlabelled), AUTO_GAMMA_SAMPLE))
     sample = unlabelled
     if len(unlabelled) > AUTO_GAMMA_SAMPLE:
         rng = np.random.RandomState(0)
         sample = np.sort(rng.choice(unlabelled, AUTO_GAMMA_SAMPLE, replace=False))
 
     def median_share(log_gamma):
-        fold = fold_rows(X, labelled, sample, scale * 2.0**log_gamma, threshold, n_threads)
+        fold = problem.fold(sample, scale * 2.0**log_gamma, threshold, n_threads)
         return float(np.median(1.0 / fold.weight_sum))
 
     # Work in units of the data's own squared distances: gamma = scale * 2^t, with
     # 1 / scale the median positive nearest distance.  The search is then the same
     # for X and c X, and no intermediate value overflows.
-    d_min = fold_rows(X, labelled, sample, 1.0, threshold, n_threads).d_min
+    d_min = problem.fold(sample, 1.0, threshold, n_threads).d_min
     typical = _distance_scale(X, labelled, sample, d_min)
     if typical == 0.0:
         _warn_no_gamma("every sampled unlabelled input is the same point as every labelled "
@@ -213,43 +124,13 @@ def _warn_no_gamma(reason):
                   stacklevel=5)
 
 
-def _warn_if_degenerate(result):
-    n_unlabelled = len(result.unlabelled)
-    if n_unlabelled < 20 or len(result.labelled) < 2:
-        return
-    suggestion = "gamma='auto' makes half of the unlabelled inputs dominated"
-    if np.mean(result.share > 0.99) > 0.95:
-        warnings.warn(
-            f"gamma={result.gamma:g} is so large that {np.mean(result.share > 0.99):.0%} of "
-            "the unlabelled inputs give over 99% of their labelled influence to one input: "
-            f"MIR reduces to nearest-neighbour counts. Try a smaller gamma ({suggestion}).",
-            DegenerateGammaWarning, stacklevel=3,
-        )
-    elif np.mean(result.counted) < 0.05:
-        warnings.warn(
-            f"gamma={result.gamma:g} is so small that only {np.mean(result.counted):.1%} of "
-            f"the unlabelled inputs have a major influencer (share > {result.threshold:g}): "
-            f"MIR is almost all zeros. Try a larger gamma ({suggestion}).",
-            DegenerateGammaWarning, stacklevel=3,
-        )
-
-
-def _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold, n_threads):
-    """fold_rows over chunks of whole tiles, with a tqdm bar (on a terminal only)."""
+def _fold_with_progress(problem, gamma, threshold, n_threads):
+    """The fold of every unlabelled row in blocks, with a tqdm bar (on a terminal only)."""
     from tqdm.auto import tqdm
 
-    chunk = _core.SUPER_TILE_ROWS
-    if len(unlabelled) <= chunk:
-        return fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
-    context = _core.whole_data_context(X, fold_rows is _core.fold_csr, labelled, unlabelled)
-    parts = []
-    with tqdm(total=len(unlabelled), unit="row", desc="MIR", leave=False,
+    with tqdm(total=len(problem.unlabelled), unit="row", desc="MIR", leave=False,
               disable=None) as bar:
-        for start in range(0, len(unlabelled), chunk):
-            rows = unlabelled[start : start + chunk]
-            parts.append(fold_rows(X, labelled, rows, gamma, threshold, n_threads, **context))
-            bar.update(len(rows))
-    return _core.RowFold.concatenate(parts)
+        return problem.fold_in_blocks(gamma, threshold, n_threads, on_block=bar.update)
 
 
 def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=False):
@@ -305,41 +186,19 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=F
     gamma = gamma if auto else check_gamma(gamma)
     threshold = check_threshold(threshold)
     n_threads = effective_n_threads(n_jobs)
-    X, is_sparse = check_features(X)
-    unlabelled_rows = unlabelled_mask(y, X.shape[0])
-    labelled = np.flatnonzero(~unlabelled_rows).astype(np.int64)
-    unlabelled = np.flatnonzero(unlabelled_rows).astype(np.int64)
-    n_threads = _threads_for_call(X, is_sparse, len(labelled), len(unlabelled), n_threads)
-    fold_rows = _core.fold_csr if is_sparse else _core.fold_dense
+    problem = _core.prepare(X, y)
     with single_threaded_blas():
         if auto:
-            gamma = _auto_gamma(fold_rows, X, labelled, unlabelled, threshold, n_threads)
+            gamma = _auto_gamma(problem, threshold, n_threads)
+        n_threads = problem.threads(n_threads)
         if progress:
-            fold = _fold_with_progress(fold_rows, X, labelled, unlabelled, gamma, threshold,
-                                       n_threads)
+            fold = _fold_with_progress(problem, gamma, threshold, n_threads)
         else:
-            fold = fold_rows(X, labelled, unlabelled, gamma, threshold, n_threads)
-    result = _result(fold, labelled, unlabelled, gamma, threshold)
+            fold = problem.fold(problem.unlabelled, gamma, threshold, n_threads)
+    result = problem.result(fold, gamma, threshold)
     if not auto:
-        _warn_if_degenerate(result)
+        _core.warn_if_degenerate(result)
     return result
-
-
-def _result(fold, labelled, unlabelled, gamma, threshold):
-    share = 1.0 / fold.weight_sum
-    counted = share > threshold
-    scores = np.bincount(fold.nearest[counted], minlength=len(labelled)).astype(np.int64)
-    return MIRResult(
-        labelled=labelled,
-        scores=scores,
-        unlabelled=unlabelled,
-        dominant=labelled[fold.nearest],
-        share=share,
-        distance=fold.d_min,
-        gamma=gamma,
-        threshold=threshold,
-        stage=fold.stage,
-    )
 
 
 class MajorInfluenceRange(BaseEstimator):

@@ -25,6 +25,8 @@ whose bounds depend only on ``tile_rows``, so results are identical bit for bit
 for any number of threads.  The caller must keep BLAS single-threaded.
 """
 
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
@@ -134,17 +136,29 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
         ssum[i] = states[i].s
 
 
-def centred_sq_norms(const data_t[:, ::1] X, const int64_t[::1] rows,
-                     const work_t[::1] mean, work_t[:, ::1] work, double[::1] out,
-                     int n_threads):
-    """out[i] = ||X[rows[i]] - mean||^2, centred in work_t exactly as the kernel does.
+#: Doubles per row state (``mir_row_state``) in the per-thread scratch.
+cdef int64_t STATE_DOUBLES = sizeof(mir_row_state) // sizeof(double)
 
-    ``work`` is n_threads x d scratch.
-    """
+
+cdef object numpy_dtype(work_t *kind):
+    return np.float32 if work_t is float else np.float64
+
+
+cdef void refuse_float64_in_float32() except *:
+    raise TypeError("float64 data are never folded in float32 (the float32 pass is only "
+                    "for float32 data)")
+
+
+def centred_sq_norms(const data_t[:, ::1] X, const int64_t[::1] rows,
+                     const work_t[::1] mean, double[::1] out, int n_threads):
+    """out[i] = ||X[rows[i]] - mean||^2, centred in work_t exactly as the kernel does."""
     cdef int64_t i, n = rows.shape[0], d = X.shape[1]
     cdef work_t *buf
+    if data_t is double and work_t is float:
+        refuse_float64_in_float32()
     if n == 0:
         return
+    cdef work_t[:, ::1] work = np.empty((n_threads, d), dtype=numpy_dtype(<work_t *>NULL))
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static'):
             buf = &work[mir_omp_thread_id(), 0]
@@ -155,16 +169,17 @@ def centred_sq_norms(const data_t[:, ::1] X, const int64_t[::1] rows,
 def fold_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
                const int64_t[::1] rows, const work_t[::1] mean,
                const double[::1] norm_lab, double gamma,
-               int64_t tile_rows, int64_t tile_labelled, int64_t k_slice,
-               work_t[:, ::1] work, double[:, ::1] dwork, int n_threads,
+               int64_t tile_rows, int64_t tile_labelled, int64_t k_slice, int n_threads,
                int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
                double[::1] ssum, double[::1] norm_rows):
     """Run the fused reduction for ``rows`` against ``labelled``.
 
-    ``work`` (n_threads x (tile_rows + tile_labelled) * d + tile_rows * tile_labelled)
-    and ``dwork`` (n_threads x tile_labelled + 4 * tile_rows, plus tile_rows *
-    tile_labelled in float32 for the sliced products) are the per-thread buffers.
-    ``k_slice`` is the float32 feature slice (ignored in float64).  Outputs, one entry per row: ``best`` (position in ``labelled`` of the
+    Each thread owns its scratch: in ``work_t``, the gathered unlabelled and labelled
+    tiles and their product ((tile_rows + tile_labelled) * d + tile_rows *
+    tile_labelled); in double, the distances of one row (tile_labelled), the row
+    states (tile_rows of them) and, in float32, the double accumulator of the
+    sliced products (tile_rows * tile_labelled).  ``k_slice`` is the float32 feature
+    slice (ignored in float64).  Outputs, one entry per row: ``best`` (position in ``labelled`` of the
     nearest labelled row, first on ties), ``dmin``, ``dsecond`` (smallest and second
     smallest squared distance), ``ssum`` (sum of exp(-gamma (d - dmin))) and
     ``norm_rows`` (squared norm of the centred row, for the error bound).
@@ -179,8 +194,16 @@ def fold_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double *dist
     cdef double *acc
     cdef mir_row_state *states
+    if data_t is double and work_t is float:
+        refuse_float64_in_float32()
     if n_rows == 0:
         return
+    cdef int64_t accumulator = tile_rows * tile_labelled if work_t is float else 0
+    cdef work_t[:, ::1] work = np.empty(
+        (n_threads, (tile_rows + tile_labelled) * d + tile_rows * tile_labelled),
+        dtype=numpy_dtype(<work_t *>NULL))
+    cdef double[:, ::1] dwork = np.empty(
+        (n_threads, tile_labelled + STATE_DOUBLES * tile_rows + accumulator))
     with nogil:
         for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
             tid = mir_omp_thread_id()
@@ -189,7 +212,7 @@ def fold_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
             gbuf = lbuf + tile_labelled * d
             dist = &dwork[tid, 0]
             states = <mir_row_state *>(dist + tile_labelled)
-            acc = dist + tile_labelled + 4 * tile_rows
+            acc = dist + tile_labelled + STATE_DOUBLES * tile_rows
             r0 = t * tile_rows
             n_u = min(tile_rows, n_rows - r0)
             fold_tile(&X[0, 0], d, &labelled[0], n_lab, &rows[r0], n_u, &mean[0],

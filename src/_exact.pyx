@@ -14,6 +14,8 @@ Cost: O(l * d) per dense row, O(l * (nnz_u + nnz_l)) per sparse row; it only run
 on the few rows that the error bound flags.
 """
 
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
@@ -104,13 +106,18 @@ cdef void settle(double *dist, double *lo, int64_t n_lab, double gamma,
     ssum[0] = st.s
 
 
+cdef double[:, ::1] per_thread_row_scratch(int n_threads, int64_t n_lab):
+    """Distances, double-double tails and the row state, for one row per thread."""
+    return np.empty((n_threads, 2 * n_lab + sizeof(mir_row_state) // sizeof(double)))
+
+
 def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
-                const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
+                const int64_t[::1] rows, double gamma,
                 int n_threads, int64_t[::1] best, double[::1] dmin,
                 double[::1] dsecond, double[::1] ssum):
     """Exact (argmin, min, second min, sum) for dense ``rows``.
 
-    ``dwork`` is n_threads x (2 l + 4): distances, double-double tails, row state.
+    Each thread owns one row's distances, their double-double tails and its state.
     """
     cdef int64_t i, j, r, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef int64_t d = X.shape[1]
@@ -119,6 +126,7 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
@@ -141,12 +149,12 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
 
 def exact_csr(const data_t[::1] data, const index_t[::1] indices,
               const index_t[::1] indptr, const int64_t[::1] labelled,
-              const int64_t[::1] rows, double gamma, double[:, ::1] dwork,
+              const int64_t[::1] rows, double gamma,
               int n_threads, int64_t[::1] best, double[::1] dmin,
               double[::1] dsecond, double[::1] ssum):
     """Exact (argmin, min, second min, sum) for CSR ``rows`` (canonical format).
 
-    ``dwork`` is n_threads x (2 l + 4): distances, double-double tails, row state.
+    Each thread owns one row's distances, their double-double tails and its state.
     """
     cdef int64_t i, j, r, l, n_terms, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef double *dist
@@ -154,6 +162,7 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
     cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]

@@ -26,6 +26,8 @@ dense head block and a product tile per thread.  OpenMP runs over tiles of
 unlabelled rows whose bounds do not depend on the thread count.
 """
 
+import numpy as np
+
 from cython.parallel cimport prange
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memset
@@ -102,7 +104,7 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
              const int64_t[::1] tail_ptr, const int32_t[::1] tail_pos,
              const data_t[::1] tail_val, const double[::1] norm_lab,
              const double[::1] norm_rows, double gamma, int64_t tile_rows,
-             double[:, ::1] work, int n_threads,
+             int n_threads,
              int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
              double[::1] ssum):
     """Fused reduction of CSR ``rows`` against the labelled rows.
@@ -110,8 +112,9 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
     ``head_slot[f]`` is the row of feature ``f`` in ``lab_head_t`` (n_head x l,
     the labelled rows' head features, dense), or -1 for a tail feature, whose
     labelled entries are ``tail_pos`` / ``tail_val`` (``-2`` times the values, in
-    the data's precision: exact) from ``tail_ptr[f]`` to ``tail_ptr[f + 1]``.  ``work`` is n_threads x
-    (tile_rows * (n_head + l) + l).
+    the data's precision: exact) from ``tail_ptr[f]`` to ``tail_ptr[f + 1]``.  Each
+    thread owns its scratch: the tile's head rows, its products with every
+    labelled row, and one row's distances (tile_rows * (n_head + l) + l doubles).
     Outputs as for the dense kernel; ``norm_rows`` are the rows' squared norms.
     """
     cdef int64_t n_rows = rows.shape[0], n_lab = norm_lab.shape[0]
@@ -123,6 +126,7 @@ def fold_csr(const data_t[::1] data, const index_t[::1] indices,
     cdef double *dist
     if n_rows == 0:
         return
+    cdef double[:, ::1] work = np.empty((n_threads, tile_rows * (n_head + n_lab) + n_lab))
     with nogil:
         for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
             uhead = &work[mir_omp_thread_id(), 0]

@@ -1,0 +1,163 @@
+"""The certificate that makes the kernels' answers exact, and the cascade it drives.
+
+Every unlabelled row ``u`` needs three facts about its distances
+``d_ul = ||u - l||^2`` to the labelled rows: the nearest labelled row (first on
+ties), ``d_min``, and ``s_u = sum_l exp(-gamma (d_ul - d_min))``, whose inverse is
+the share of the labelled influence held by the nearest one.  The fast kernels
+compute ``d_ul`` by the expansion ``||u||^2 + ||l||^2 - 2 <u, l>``; their error is
+bounded (Higham's bound for a dot product of ``k`` terms) by
+
+    delta_u = (k + 4) * (eps + 2^-53) * (||u|| + max_l ||l||)^2,
+
+with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
+float32, 2^-53 for float64), ``k`` the number of terms summed in that precision
+(the number of features; in float32 the width of a feature slice, whose partial
+sums are added in double; for CSR the largest number of non-zeros in a row), and
+norms taken after centring (dense).  The rounding of the dot product contributes
+at most ``2 gamma_k ||u|| ||l|| <= (k / 2) eps (||u|| + ||l||)^2``, the centring
+``2 eps (||u|| + ||l||)^2``, and the squared norms (always accumulated in double)
+``k 2^-53 (||u|| + ||l||)^2``; the constant covers their sum with a factor of
+about two to spare.
+
+A row's decision is certain when
+
+* the gap between the second-nearest and the nearest distance exceeds
+  ``2 delta_u`` (so the nearest labelled row is the true one, and no exact tie is
+  possible), and
+* ``|log(s_u) + log(threshold)| > 2 gamma delta_u + (l + 64) 2^-50 (+ 2 e_exp)``:
+  each weight's exponent is off by at most ``2 gamma delta_u``, and the other
+  terms bound the rounding of the exponentials (``e_exp``: the relative error of a
+  pass's shorter polynomial, below 1e-8), the sums and the rescalings, so
+  ``share > threshold`` cannot change.
+
+Rows that fail either test go to the next pass of the cascade (a list of
+:class:`Pass`, walked by :func:`certify`), and what no pass certifies goes to the
+exact pass, which computes every distance from its definition.
+"""
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ._tiling import SUPER_TILE_ROWS
+
+UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+#: Relative error bound of the shorter exponentials (degree-7 polynomial) of the
+#: float32 passes.
+FAST_EXP_ERROR = 1e-8
+
+
+@dataclass
+class RowFold:
+    """Per-unlabelled-row results of the reduction (one entry per row)."""
+
+    nearest: np.ndarray  # position in ``labelled`` of the nearest labelled row
+    d_min: np.ndarray  # its squared distance
+    weight_sum: np.ndarray  # s_u = sum_l exp(-gamma (d_ul - d_min)) >= 1
+    stage: np.ndarray  # 0, 1, ...: the pass that certified the row (last = exact)
+
+    @classmethod
+    def concatenate(cls, parts):
+        return cls(*(np.concatenate([getattr(p, name) for p in parts])
+                     for name in ("nearest", "d_min", "weight_sum", "stage")))
+
+    @classmethod
+    def empty(cls, n_rows):
+        return cls(
+            nearest=np.empty(n_rows, dtype=np.int64),
+            d_min=np.empty(n_rows),
+            weight_sum=np.empty(n_rows),
+            stage=np.zeros(n_rows, dtype=np.int8),
+        )
+
+    def store(self, positions, stage, reduced):
+        """Record a kernel's ``reduced`` rows (:class:`Reduced`) at ``positions``."""
+        self.nearest[positions] = reduced.best
+        self.d_min[positions] = reduced.dmin
+        self.weight_sum[positions] = reduced.ssum
+        self.stage[positions] = stage
+
+
+@dataclass
+class Reduced:
+    """What a kernel returns for its rows: the nearest position, the smallest and
+    second smallest distance, the weight sum, and what the bound needs (the rows'
+    squared norms and the largest of the labelled rows')."""
+
+    best: np.ndarray
+    dmin: np.ndarray
+    dsecond: np.ndarray
+    ssum: np.ndarray
+    sq_norms: np.ndarray = None
+    max_sq_norm_labelled: float = None
+
+    @classmethod
+    def empty(cls, n_rows):
+        return cls(np.empty(n_rows, dtype=np.int64), np.empty(n_rows), np.empty(n_rows),
+                   np.empty(n_rows))
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One pass of the cascade.
+
+    ``kernel(rows, height)`` reduces ``rows`` (positions into the caller's rows) in
+    tiles of ``height`` rows (None: the kernel's own choice for that many rows) and
+    returns :class:`Reduced`; ``unit_roundoff`` is that of its dot products,
+    ``terms(rows)`` the number of terms each row's dot products sum in that
+    precision, ``exp_error`` the relative error of its exponentials beyond double.
+    """
+
+    kernel: Callable
+    unit_roundoff: float
+    terms: Callable
+    exp_error: float = 0.0
+
+
+def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
+                   gamma, threshold, n_labelled, exp_error=0.0):
+    """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
+    delta = (terms + 4.0) * (eps + 2.0**-53) * (
+        np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)
+    ) ** 2
+    close_to_tie = nearest_gap <= 2.0 * delta
+    slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50 + 2.0 * exp_error
+    close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
+    return close_to_tie | close_to_threshold
+
+
+def by_super_tile(positions):
+    """``positions`` (sorted) split by the super-tile they fall in."""
+    cuts = np.flatnonzero(np.diff(positions // SUPER_TILE_ROWS)) + 1
+    return np.split(positions, cuts)
+
+
+def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None):
+    """Walk the cascade: every row through the first pass, the rows it cannot
+    certify through the next, and so on; what is left through ``exact(rows)``.
+
+    The first pass tiles all rows (in tiles of ``height``); later passes tile the
+    pending rows of each super-tile on their own, so that a caller folding whole
+    super-tiles of a larger set of rows gets the bits of one call on all of them.
+    ``RowFold.stage`` says which pass certified each row (``len(passes)``: exact).
+    """
+    fold = RowFold.empty(n_rows)
+    pending = np.arange(n_rows)
+    for stage, step in enumerate(passes):
+        if pending.size == 0:
+            return fold
+        groups = [pending] if stage == 0 else by_super_tile(pending)
+        still = []
+        for group in groups:
+            reduced = step.kernel(group, height if stage == 0 else None)
+            fold.store(group, stage, reduced)
+            unsure = uncertain_rows(reduced.dsecond - reduced.dmin, reduced.ssum,
+                                    reduced.sq_norms, reduced.max_sq_norm_labelled,
+                                    step.terms(group), step.unit_roundoff, gamma, threshold,
+                                    n_labelled, exp_error=step.exp_error)
+            still.append(group[unsure])
+        pending = np.concatenate(still)
+    if pending.size:
+        fold.store(pending, len(passes), exact(pending))
+    return fold

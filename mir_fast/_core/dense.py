@@ -1,0 +1,159 @@
+"""Dense data: the whole-data statistics and the cascade of the dense kernels.
+
+Passes: float32 dot products over feature slices (float32 data whose products stay
+far from float32 overflow), then float64 dot products, then the exact pass.  The
+rows are centred on the column mean of all of X first: distances do not change,
+and the error bound (``_certificate``) shrinks with the norms.
+"""
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from .. import _dense, _exact
+from .._validation import check_squared_norms
+from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
+from ._tiling import float32_slice, tile_labelled, tile_rows
+
+#: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
+FLOAT32_MAX_SQ_NORM = 1e36
+
+
+@dataclass
+class DenseStatistics:
+    """What the dense passes need to know about all of X: the mean they centre with
+    and the largest squared row norm (which decides whether float32 is safe).
+
+    Both are computed over a fixed grid of ``BLOCK_ROWS`` row blocks starting at row
+    0, so that any caller (one process, a chunked call, the blocks of a cluster)
+    gets the same bits.
+    """
+
+    mean: np.ndarray  # float64
+    max_sq_norm: float  # of the uncentred rows, in float64
+
+    #: Rows per block of the grid.
+    BLOCK_ROWS = 1024
+
+    @classmethod
+    def of(cls, X):
+        return cls.combine(cls.partials(X), X.shape[0])
+
+    @classmethod
+    def partials(cls, X):
+        """(column sums in float64, largest squared row norm) of each grid block of
+        X, in order; X may itself be a chunk of rows that starts on the grid."""
+        return [cls._block(X[start : start + cls.BLOCK_ROWS])
+                for start in range(0, X.shape[0], cls.BLOCK_ROWS)]
+
+    @staticmethod
+    def _block(rows):
+        block = np.asarray(rows, dtype=np.float64)
+        return block.sum(axis=0), float(np.einsum("ij,ij->i", block, block).max())
+
+    @classmethod
+    def combine(cls, partials, n_rows):
+        """From the ``partials`` of every grid block of X, in row order."""
+        total = np.zeros_like(partials[0][0])
+        for sums, _ in partials:
+            total += sums
+        return cls(total / n_rows, max(p[1] for p in partials))
+
+
+def centred_sq_norms(X, rows, mean, n_threads):
+    """Squared norms of ``X[rows] - mean``, centred in ``mean``'s precision exactly as
+    the kernel centres them."""
+    out = np.empty(len(rows))
+    _dense.centred_sq_norms(X, rows, mean, out, n_threads)
+    return out
+
+
+def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads):
+    """The pass whose dot products are in ``work_dtype`` (see ``_certificate.Pass``)."""
+    n_features = X.shape[1]
+    mean = statistics.mean.astype(work_dtype)
+    sliced = work_dtype == np.float32
+    labelled_norms = []  # computed when the pass first runs
+
+    def kernel(positions, height):
+        if not labelled_norms:
+            labelled_norms.append(centred_sq_norms(X, labelled, mean, n_threads))
+        norm_lab = labelled_norms[0]
+        reduced = Reduced.empty(len(positions))
+        reduced.sq_norms = np.empty(len(positions))
+        reduced.max_sq_norm_labelled = norm_lab.max()
+        _dense.fold_dense(X, labelled, rows[positions], mean, norm_lab, gamma,
+                          height or tile_rows(len(positions)),
+                          tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
+                          float32_slice(n_features), n_threads, reduced.best, reduced.dmin,
+                          reduced.dsecond, reduced.ssum, reduced.sq_norms)
+        return reduced
+
+    terms = float32_slice(n_features) if sliced else n_features
+    return Pass(kernel=kernel, unit_roundoff=UNIT_ROUNDOFF[work_dtype],
+                terms=lambda positions: terms,
+                exp_error=FAST_EXP_ERROR if sliced else 0.0)
+
+
+def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
+               height=None):
+    """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
+
+    GEMM results depend on a row's place in its tile, so to get the bits of one call
+    on all rows, a caller holding only some of them (a chunk, a worker's block) folds
+    whole super-tiles (``SUPER_TILE_ROWS`` rows, counted from the first row) and
+    passes the whole-data context (``DenseEngine.context``): the ``statistics`` of
+    all of X (else computed from X) and the tile ``height`` of the whole call.
+    """
+    statistics = statistics or DenseStatistics.of(X)
+    # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
+    max_sq_norm = 4.0 * statistics.max_sq_norm
+    check_squared_norms(max_sq_norm)
+    work_dtypes = [np.dtype(np.float64)]
+    if X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
+        work_dtypes.insert(0, np.dtype(np.float32))
+    passes = [dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads)
+              for work_dtype in work_dtypes]
+
+    def exact(positions):
+        reduced = Reduced.empty(len(positions))
+        _exact.exact_dense(X, labelled, rows[positions], gamma, n_threads, reduced.best,
+                           reduced.dmin, reduced.dsecond, reduced.ssum)
+        return reduced
+
+    return certify(passes, exact, len(rows), gamma, threshold, len(labelled),
+                   height=height or tile_rows(len(rows)))
+
+
+class DenseEngine:
+    """The seam for dense X (C-contiguous float32 or float64, validated)."""
+
+    kind = "dense"
+
+    def __init__(self, X):
+        self.X = X
+
+    @cached_property
+    def statistics(self):
+        """``DenseStatistics`` of X, computed once for all the folds of a call."""
+        return DenseStatistics.of(self.X)
+
+    def context(self, labelled, rows):
+        """Keyword arguments of :meth:`fold` that depend on all of X and all ``rows``,
+        so that folding the rows in whole super-tiles gives the bits of one call."""
+        return self.context_from(self.statistics, len(rows))
+
+    @staticmethod
+    def context_from(statistics, n_rows):
+        """The context of a call on ``n_rows`` rows, from statistics gathered elsewhere
+        (``DenseStatistics.combine`` of the ``partials`` of every block)."""
+        return {"statistics": statistics, "height": tile_rows(n_rows)}
+
+    def work(self, n_labelled, n_rows):
+        """Pair-features of a fold (``_threads.threads_for_work``)."""
+        return n_labelled * n_rows * self.X.shape[1]
+
+    def fold(self, labelled, rows, gamma, threshold, n_threads, **context):
+        context.setdefault("statistics", self.statistics)
+        return fold_dense(self.X, labelled, rows, gamma, threshold, n_threads, **context)
