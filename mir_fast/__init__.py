@@ -19,7 +19,7 @@ from .influence import (  # noqa: E402
     major_influence_range,
 )
 
-__version__ = "0.1.0"
+from ._version import __version__  # noqa: E402
 
 __all__ = [
     "DegenerateGammaWarning",

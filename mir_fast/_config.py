@@ -4,6 +4,7 @@ import sys
 
 from . import _openmp
 from ._threads import blas_info, effective_n_threads
+from ._version import __version__
 
 
 def show_config(file=None):
@@ -11,8 +12,6 @@ def show_config(file=None):
 
     The kernels' GEMMs go through SciPy's BLAS (``scipy.linalg.cython_blas``).
     """
-    from . import __version__
-
     config = {
         "version": __version__,
         "openmp": _openmp.openmp_enabled(),

@@ -13,8 +13,10 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
-from ._validation import check_features
-from .influence import major_influence_range
+from . import _core
+from ._threads import effective_n_threads
+from ._validation import check_gamma, check_threshold
+from .influence import major_influence_range, mir_of_problem
 
 FLIP_STRATEGIES = ("other", "random", "runner_up")
 
@@ -121,12 +123,17 @@ def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
     """
     if flip_to not in FLIP_STRATEGIES:
         raise ValueError(f"flip_to must be one of {FLIP_STRATEGIES}, got {flip_to!r}")
-    X_checked, _ = check_features(X)
+    gamma = gamma if isinstance(gamma, str) and gamma == "auto" else check_gamma(gamma)
+    threshold = check_threshold(threshold)
+    n_threads = effective_n_threads(n_jobs)
     y_array = np.asarray(y)
     if y_array.ndim == 2 and y_array.shape[1] == 1:
         y_array = y_array.ravel()
-    result = major_influence_range(X_checked, y_array, gamma=gamma, threshold=threshold,
-                                   n_jobs=n_jobs)
+    problem = _core.prepare(X, y_array)  # validated once, for MIR and the flips
+    X_checked = problem.X
+    result = mir_of_problem(problem, gamma, threshold, n_threads)
+    if not isinstance(gamma, str):
+        _core.warn_if_degenerate(result, stacklevel=3)
     n_flip = resolve_budget(budget, len(result.labelled))
     chosen = result.order()[:n_flip]
     labelled_values = y_array[result.labelled]
@@ -162,17 +169,24 @@ def labels_to_recheck(X, y, *, gamma, budget=None, threshold=0.5,
             f"{return_indices_ranked_by!r}"
         )
     result = major_influence_range(X, y, gamma=gamma, threshold=threshold, n_jobs=n_jobs)
-    order = result.order()
-    if budget is None:
-        order = order[result.scores[order] > 0]
-    else:
-        order = order[: resolve_budget(budget, len(result.labelled))]
-    flagged = result.labelled[order]
+    flagged = flagged_for_recheck(result, budget)
     if return_indices_ranked_by == "influence":
         return flagged
     mask = np.zeros(len(result.labelled) + len(result.unlabelled), dtype=bool)
     mask[flagged] = True
     return mask
+
+
+def flagged_for_recheck(result, budget=None):
+    """The labelled indices to re-check first, most influential first: the first
+    ``budget`` of :meth:`MIRResult.order` (int, or a fraction of the labelled
+    inputs), or with None every labelled input with MIR > 0."""
+    order = result.order()
+    if budget is None:
+        order = order[result.scores[order] > 0]
+    else:
+        order = order[: resolve_budget(budget, len(result.labelled))]
+    return result.labelled[order]
 
 
 class MIRLabelFlipAttack:
@@ -204,4 +218,4 @@ class MIRLabelFlipAttack:
                 f"flip_to={self.flip_to!r})")
 
 
-__all__ = ["MIRLabelFlipAttack", "labels_to_recheck", "poison_labels"]
+__all__ = ["MIRLabelFlipAttack", "flagged_for_recheck", "labels_to_recheck", "poison_labels"]

@@ -10,10 +10,10 @@ import numpy as np
 
 def _demo(args):
     from . import major_influence_range, show_config
-    from .datasets import DEFAULT_GAMMA, digits17, labelled_split
+    from .datasets import describe, digits17, labelled_split
 
     X, y, _, _ = digits17(test_size=0)
-    gamma = DEFAULT_GAMMA["digits17"] if args.gamma is None else args.gamma
+    gamma = describe("digits17").gamma if args.gamma is None else args.gamma
     y_split = labelled_split(y, args.labelled, random_state=args.seed)
     start = time.perf_counter()
     result = major_influence_range(X, y_split, gamma=gamma, n_jobs=args.n_jobs)
@@ -106,17 +106,14 @@ def _attack(args):
 
 def _audit(args):
     from . import major_influence_range
-    from .attack import resolve_budget
+    from .attack import flagged_for_recheck
 
     data = _load(args)
     _, y = data.codes()
     result = major_influence_range(data.X, y, gamma=args.gamma, threshold=args.threshold,
                                    n_jobs=args.n_jobs, progress=not args.no_progress)
-    records = _score_records(data, result)
-    if args.budget is None:
-        records = [r for r in records if r["mir"] > 0]
-    else:
-        records = records[: resolve_budget(args.budget, len(result.labelled))]
+    flagged = flagged_for_recheck(result, args.budget)
+    records = _score_records(data, result)[: len(flagged)]  # the same order
     dominated = result.unlabelled[result.counted]
     owner = result.dominant[result.counted]
     for record in records:
@@ -142,13 +139,14 @@ def _reproduce(args):
 
 
 def _add_reproduce(commands):
+    from .datasets import dataset_names
+    from .experiments import QUESTIONS
     from .experiments.protocol import BUDGETS, LABELLED_FRACTIONS
 
     command = commands.add_parser("reproduce", help="the paper's experiments (RQ1-RQ4): "
                                   "records, tables and figure")
-    command.add_argument("question", choices=["rq1", "rq2", "rq3", "rq4", "all"])
-    command.add_argument("--dataset", help="digits17, mnist17, fashion:<a>-<b>, "
-                         "cifar-cat-ship, rcv1, rotten-tomatoes, blobs:<n>, moons:<n>")
+    command.add_argument("question", choices=[*QUESTIONS, "all"])
+    command.add_argument("--dataset", help=dataset_names())
     command.add_argument("--labelled", type=float, nargs="+", default=list(LABELLED_FRACTIONS),
                          help="labelled fractions (default 0.05 0.15 0.25)")
     command.add_argument("--budget", type=float, nargs="+", default=list(BUDGETS),

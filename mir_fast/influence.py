@@ -167,7 +167,7 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=F
     -----
     Exact: the nearest labelled input and the comparison with ``threshold`` are
     certified by a rounding-error bound, and rows too close to call are recomputed
-    in higher precision (see ``mir_fast._core``).  Memory beyond the input and the
+    in higher precision (see ``mir_fast._core._certificate``).  Memory beyond the input and the
     O(n) outputs is a few MB per thread.
 
     Examples
@@ -186,7 +186,18 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=F
     gamma = gamma if auto else check_gamma(gamma)
     threshold = check_threshold(threshold)
     n_threads = effective_n_threads(n_jobs)
-    problem = _core.prepare(X, y)
+    result = mir_of_problem(_core.prepare(X, y), gamma, threshold, n_threads, progress)
+    if not auto:
+        _core.warn_if_degenerate(result)
+    return result
+
+
+def mir_of_problem(problem, gamma, threshold, n_threads, progress=False):
+    """:func:`major_influence_range` of an already validated ``_core.Problem``
+    (``gamma`` checked or ``"auto"``, ``threshold`` checked, ``n_threads`` resolved),
+    for callers that validated the input themselves.  It does not warn: the caller
+    calls ``_core.warn_if_degenerate`` so that the warning points at its user."""
+    auto = isinstance(gamma, str)
     with single_threaded_blas():
         if auto:
             gamma = _auto_gamma(problem, threshold, n_threads)
@@ -195,10 +206,7 @@ def major_influence_range(X, y, *, gamma, threshold=0.5, n_jobs=None, progress=F
             fold = _fold_with_progress(problem, gamma, threshold, n_threads)
         else:
             fold = problem.fold(problem.unlabelled, gamma, threshold, n_threads)
-    result = problem.result(fold, gamma, threshold)
-    if not auto:
-        _core.warn_if_degenerate(result)
-    return result
+    return problem.result(fold, gamma, threshold)
 
 
 class MajorInfluenceRange(BaseEstimator):

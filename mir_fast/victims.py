@@ -27,14 +27,119 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import rbf_kernel
 
-#: The published configuration: label propagation with max_iter 5 (a truncated
-#: propagation, not the harmonic solution), label spreading with scikit-learn's
-#: defaults (alpha 0.2, max_iter 30); tol 1e-3 for both.
-VICTIM_SETTINGS = {
-    "propagation": {"max_iter": 5, "tol": 1e-3},
-    "spreading": {"alpha": 0.2, "max_iter": 30, "tol": 1e-3},
-}
-VARIANTS = tuple(VICTIM_SETTINGS)
+class Victim:
+    """A kind of victim: how to build it, how it iterates, how results name it.
+
+    Subclasses set ``name`` (the registry key), ``title`` (tables), ``short``
+    (figure legends), ``colour`` (figures) and ``settings`` (the defaults the
+    harness runs it with), and implement :meth:`estimator` (the scikit-learn
+    estimator, the reference), :meth:`graph` (the matrix it iterates with) and
+    :meth:`step` (one iteration after the product with the graph), which
+    ``BatchedVictim`` uses for many label vectors at once.
+    """
+
+    name = title = short = colour = None
+    settings = {}
+
+    def estimator(self, gamma, kernel=None, **settings):
+        raise NotImplementedError
+
+    def graph(self, X, gamma):
+        raise NotImplementedError
+
+    def clamp(self, one_hot, unlabelled, settings):
+        """What the labelled inputs are held to (added back) at every iteration."""
+        raise NotImplementedError
+
+    def step(self, product, clamp, unlabelled, settings):
+        """``product = graph @ F`` (n x vectors x classes) -> the next ``F``."""
+        raise NotImplementedError
+
+
+class Propagation(Victim):
+    """Label propagation: ``F <- D^-1 W F``, rows normalised, labelled rows clamped."""
+
+    name, title, short, colour = "propagation", "L. propagation", "LP", "black"
+    #: The published configuration: max_iter 5 (a truncated propagation, not the
+    #: harmonic solution), tol 1e-3.
+    settings = {"max_iter": 5, "tol": 1e-3}
+
+    def estimator(self, gamma, kernel=None, **settings):
+        from sklearn.semi_supervised import LabelPropagation
+
+        return LabelPropagation(kernel=kernel or CachedRBFKernel(gamma), **settings)
+
+    def graph(self, X, gamma):
+        W = rbf_kernel(X, X, gamma=gamma)
+        W /= W.sum(axis=1)[:, np.newaxis]
+        return W
+
+    def clamp(self, one_hot, unlabelled, settings):
+        clamp = one_hot.copy()
+        clamp[unlabelled] = 0.0
+        return clamp
+
+    def step(self, product, clamp, unlabelled, settings):
+        normaliser = product.sum(axis=2, keepdims=True)
+        normaliser[normaliser == 0] = 1.0
+        product /= normaliser
+        product[~unlabelled] = clamp[~unlabelled]
+        return product
+
+
+class Spreading(Victim):
+    """Label spreading: ``F <- alpha S F + (1 - alpha) Y``, ``S = D^-1/2 W D^-1/2``."""
+
+    name, title, short, colour = "spreading", "L. spreading", "LS", "red"
+    #: scikit-learn's defaults (alpha 0.2, max_iter 30) and tol 1e-3.
+    settings = {"alpha": 0.2, "max_iter": 30, "tol": 1e-3}
+
+    def estimator(self, gamma, kernel=None, **settings):
+        from sklearn.semi_supervised import LabelSpreading
+
+        return LabelSpreading(kernel=kernel or CachedRBFKernel(gamma), **settings)
+
+    def graph(self, X, gamma):
+        from scipy.sparse.csgraph import laplacian
+
+        S = -laplacian(rbf_kernel(X, X, gamma=gamma), normed=True)
+        S.flat[:: S.shape[0] + 1] = 0.0
+        return S
+
+    def clamp(self, one_hot, unlabelled, settings):
+        return one_hot * (1.0 - settings["alpha"])
+
+    def step(self, product, clamp, unlabelled, settings):
+        product *= settings["alpha"]
+        product += clamp
+        return product
+
+
+#: The registry of victims: name -> ``Victim``.  Adding one is a ``register_victim``
+#: call; the harness runs, tabulates and draws every victim registered here.
+VICTIMS = {}
+
+
+def register_victim(victim):
+    """Add (or replace) a victim kind; returns it."""
+    VICTIMS[victim.name] = victim
+    return victim
+
+
+register_victim(Propagation())
+register_victim(Spreading())
+
+
+def victim_kind(variant):
+    """The registered ``Victim`` called ``variant``."""
+    if variant not in VICTIMS:
+        raise ValueError(f"variant must be one of {tuple(VICTIMS)}, got {variant!r}")
+    return VICTIMS[variant]
+
+
+#: Default settings of the two victims of the paper (the registry holds them).
+VICTIM_SETTINGS = {name: victim.settings for name, victim in VICTIMS.items()}
+VARIANTS = tuple(VICTIMS)
 
 _BATCH_BYTES = 256 * 2**20
 
@@ -89,28 +194,21 @@ class CachedRBFKernel:
         return (type(self), (self.gamma, self.max_entries))
 
 
+def make_victim(variant, gamma, kernel=None, **overrides):
+    """The scikit-learn estimator of a registered victim, with its default settings
+    (``overrides`` replace them) and a cached RBF kernel."""
+    victim = victim_kind(variant)
+    return victim.estimator(gamma, kernel=kernel, **{**victim.settings, **overrides})
+
+
 def label_propagation(gamma, kernel=None, **overrides):
     """scikit-learn ``LabelPropagation`` with the paper's settings and a cached RBF kernel."""
-    from sklearn.semi_supervised import LabelPropagation
-
-    settings = {**VICTIM_SETTINGS["propagation"], **overrides}
-    return LabelPropagation(kernel=kernel or CachedRBFKernel(gamma), **settings)
+    return make_victim("propagation", gamma, kernel=kernel, **overrides)
 
 
 def label_spreading(gamma, kernel=None, **overrides):
     """scikit-learn ``LabelSpreading`` with the paper's settings and a cached RBF kernel."""
-    from sklearn.semi_supervised import LabelSpreading
-
-    settings = {**VICTIM_SETTINGS["spreading"], **overrides}
-    return LabelSpreading(kernel=kernel or CachedRBFKernel(gamma), **settings)
-
-
-def make_victim(variant, gamma, **overrides):
-    """``label_propagation`` or ``label_spreading`` by name (``"propagation"``, ``"spreading"``)."""
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    factory = label_propagation if variant == "propagation" else label_spreading
-    return factory(gamma, **overrides)
+    return make_victim("spreading", gamma, kernel=kernel, **overrides)
 
 
 def propagation_graph(X, variant, gamma):
@@ -119,15 +217,7 @@ def propagation_graph(X, variant, gamma):
     ``"propagation"``: ``P = D^-1 W``; ``"spreading"``: ``S = D^-1/2 W D^-1/2`` with a
     zero diagonal, where ``W = rbf_kernel(X, X, gamma)`` (with ``W_ii = 1``).
     """
-    from scipy.sparse.csgraph import laplacian
-
-    W = rbf_kernel(X, X, gamma=gamma)
-    if variant == "propagation":
-        W /= W.sum(axis=1)[:, np.newaxis]
-        return W
-    S = -laplacian(W, normed=True)
-    S.flat[:: S.shape[0] + 1] = 0.0
-    return S
+    return victim_kind(variant).graph(X, gamma)
 
 
 class BatchedVictim:
@@ -147,14 +237,13 @@ class BatchedVictim:
     """
 
     def __init__(self, X, variant, gamma, **overrides):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-        unknown = set(overrides) - set(VICTIM_SETTINGS[variant])
+        self.kind = victim_kind(variant)
+        unknown = set(overrides) - set(self.kind.settings)
         if unknown:
             raise TypeError(f"unknown setting(s) for {variant}: {sorted(unknown)}")
         self.variant = variant
-        self.settings = {**VICTIM_SETTINGS[variant], **overrides}
-        self.graph = propagation_graph(X, variant, gamma)
+        self.settings = {**self.kind.settings, **overrides}
+        self.graph = self.kind.graph(X, gamma)
         self.n_samples = self.graph.shape[0]
 
     def predict(self, Y):
@@ -196,11 +285,7 @@ class BatchedVictim:
         unlabelled = Y[0] == -1
         one_hot = (Y[:, :, np.newaxis] == classes).astype(np.float64)  # (v, n, c)
         F = np.ascontiguousarray(one_hot.transpose(1, 0, 2))  # (n, v, c)
-        clamp = F.copy()
-        if self.variant == "propagation":
-            clamp[unlabelled] = 0.0
-        else:
-            clamp *= 1.0 - self.settings["alpha"]
+        clamp = self.kind.clamp(F, unlabelled, self.settings)
         previous = np.zeros_like(F)
         active = np.ones(n_vectors, dtype=bool)
         for _ in range(self.settings["max_iter"]):
@@ -211,15 +296,7 @@ class BatchedVictim:
             step = F[:, active] if not active.all() else F
             previous = F.copy()
             product = (self.graph @ step.reshape(n, -1)).reshape(step.shape)
-            if self.variant == "propagation":
-                normaliser = product.sum(axis=2, keepdims=True)
-                normaliser[normaliser == 0] = 1.0
-                product /= normaliser
-                product[~unlabelled] = clamp[~unlabelled][:, active]
-            else:
-                product *= self.settings["alpha"]
-                product += clamp[:, active]
-            F[:, active] = product
+            F[:, active] = self.kind.step(product, clamp[:, active], unlabelled, self.settings)
         normaliser = F.sum(axis=2, keepdims=True)
         normaliser[normaliser == 0] = 1.0
         F /= normaliser

@@ -25,6 +25,7 @@ from mir_fast import (
 )
 from mir_fast import _openmp, _threads
 from mir_fast.datasets import digits17, labelled_split
+from test_cli import run as run_cli
 
 PACKAGE = os.path.dirname(mir_fast.__file__)
 
@@ -32,11 +33,6 @@ PACKAGE = os.path.dirname(mir_fast.__file__)
 def run_python(code, env=None):
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=300, env=env)
-
-
-def run_cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mir_fast", *args], capture_output=True,
-                          text=True, timeout=120, cwd=cwd)
 
 
 @pytest.fixture(scope="module")

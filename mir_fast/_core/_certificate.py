@@ -73,22 +73,27 @@ class RowFold:
 
     def store(self, positions, stage, reduced):
         """Record a kernel's ``reduced`` rows (:class:`Reduced`) at ``positions``."""
-        self.nearest[positions] = reduced.best
-        self.d_min[positions] = reduced.dmin
-        self.weight_sum[positions] = reduced.ssum
+        self.nearest[positions] = reduced.nearest
+        self.d_min[positions] = reduced.d_min
+        self.weight_sum[positions] = reduced.weight_sum
         self.stage[positions] = stage
 
 
 @dataclass
 class Reduced:
-    """What a kernel returns for its rows: the nearest position, the smallest and
-    second smallest distance, the weight sum, and what the bound needs (the rows'
-    squared norms and the largest of the labelled rows')."""
+    """What a kernel returns for its rows, named as in :class:`RowFold` (the
+    kernels' C arguments ``best, dmin, dsecond, ssum`` are these), plus the second
+    smallest distance and what the bound needs (the rows' squared norms and the
+    largest of the labelled rows').
 
-    best: np.ndarray
-    dmin: np.ndarray
-    dsecond: np.ndarray
-    ssum: np.ndarray
+    One quantity, one name down to the kernels; ``MIRResult`` (``_result.assemble``)
+    then turns positions into indices (``nearest`` -> ``dominant``), ``d_min`` into
+    ``distance`` and ``weight_sum`` into ``share = 1 / weight_sum``."""
+
+    nearest: np.ndarray
+    d_min: np.ndarray
+    d_second: np.ndarray
+    weight_sum: np.ndarray
     sq_norms: np.ndarray = None
     max_sq_norm_labelled: float = None
 
@@ -152,7 +157,7 @@ def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None):
         for group in groups:
             reduced = step.kernel(group, height if stage == 0 else None)
             fold.store(group, stage, reduced)
-            unsure = uncertain_rows(reduced.dsecond - reduced.dmin, reduced.ssum,
+            unsure = uncertain_rows(reduced.d_second - reduced.d_min, reduced.weight_sum,
                                     reduced.sq_norms, reduced.max_sq_norm_labelled,
                                     step.terms(group), step.unit_roundoff, gamma, threshold,
                                     n_labelled, exp_error=step.exp_error)

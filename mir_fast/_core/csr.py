@@ -97,7 +97,7 @@ def product_pass(X, labelled, rows, norm_lab, norm_rows, head, gamma, n_threads)
         _sparse.fold_csr(X.data, X.indices, X.indptr, rows[positions], *split, norm_lab,
                          reduced.sq_norms, gamma,
                          height or csr_tile_rows(len(positions), n_labelled), n_threads,
-                         reduced.best, reduced.dmin, reduced.dsecond, reduced.ssum)
+                         reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum)
         return reduced
 
     nnz = np.diff(X.indptr)
@@ -126,7 +126,7 @@ def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None, height=N
     def exact(positions):
         reduced = Reduced.empty(len(positions))
         _exact.exact_csr(X.data, X.indices, X.indptr, labelled, rows[positions], gamma,
-                         n_threads, reduced.best, reduced.dmin, reduced.dsecond, reduced.ssum)
+                         n_threads, reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum)
         return reduced
 
     return certify(passes, exact, len(rows), gamma, threshold, len(labelled),

@@ -86,8 +86,8 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
         _dense.fold_dense(X, labelled, rows[positions], mean, norm_lab, gamma,
                           height or tile_rows(len(positions)),
                           tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
-                          float32_slice(n_features), n_threads, reduced.best, reduced.dmin,
-                          reduced.dsecond, reduced.ssum, reduced.sq_norms)
+                          float32_slice(n_features), n_threads, reduced.nearest, reduced.d_min,
+                          reduced.d_second, reduced.weight_sum, reduced.sq_norms)
         return reduced
 
     terms = float32_slice(n_features) if sliced else n_features
@@ -118,8 +118,8 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
 
     def exact(positions):
         reduced = Reduced.empty(len(positions))
-        _exact.exact_dense(X, labelled, rows[positions], gamma, n_threads, reduced.best,
-                           reduced.dmin, reduced.dsecond, reduced.ssum)
+        _exact.exact_dense(X, labelled, rows[positions], gamma, n_threads, reduced.nearest,
+                           reduced.d_min, reduced.d_second, reduced.weight_sum)
         return reduced
 
     return certify(passes, exact, len(rows), gamma, threshold, len(labelled),

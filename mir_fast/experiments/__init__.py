@@ -10,10 +10,13 @@ import time
 
 from . import rq1, rq2, rq3, rq4
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
+from .questions import QUESTIONS, Plan, register_question
 from .report import write_report
 from .store import ResultStore, run_metadata
 
-QUESTIONS = ("rq1", "rq2", "rq3", "rq4")
+for _question in (rq1, rq2, rq3, rq4):
+    register_question(_question)
+
 QUICK_DATASET = "digits17"
 
 
@@ -32,7 +35,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
 
     Parameters
     ----------
-    question : {"rq1", "rq2", "rq3", "rq4", "all"}
+    question : str
+        A registered question (``"rq1"`` ... ``"rq4"``; ``questions.QUESTIONS``) or
+        ``"all"``.
     dataset : str
         A name understood by ``mir_fast.datasets.load``; ``quick`` defaults it to
         ``digits17``.
@@ -54,7 +59,8 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
         ``{"folder", "files", "seconds"}``.
     """
     if question != "all" and question not in QUESTIONS:
-        raise ValueError(f"question must be one of {QUESTIONS} or 'all', got {question!r}")
+        raise ValueError(f"question must be one of {tuple(QUESTIONS)} or 'all', got "
+                         f"{question!r}")
     dataset = dataset or (QUICK_DATASET if quick else None)
     if dataset is None:
         raise ValueError("name a data set (--dataset), or use --quick (quick=True) for digits17")
@@ -68,19 +74,14 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     folder = out or os.path.join("mir-fast-results", dataset.replace(":", "-"))
     metadata = run_metadata(n_jobs)
     records = os.path.join(folder, "records")
-    seeds = repeat_seeds(seed, repeats)
+    plan = Plan(labelled=tuple(labelled), budgets=tuple(budgets),
+                seeds=tuple(repeat_seeds(seed, repeats)), timing_repeats=timing_repeats,
+                seed=seed)
     show = _progress(progress)
-    chosen = QUESTIONS if question == "all" else (question,)
+    chosen = tuple(QUESTIONS) if question == "all" else (question,)
     stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
-    if "rq1" in stores:
-        rq1.run(problem, stores["rq1"], labelled, seeds, show)
-    if "rq2" in stores:
-        rq2.run(problem, stores["rq2"], budgets, seeds, show)
-    if "rq3" in stores:
-        rq3.run(problem, stores["rq3"], labelled, budgets, seeds, show)
-        rq3.run_timing(problem, stores["rq3"], timing_repeats, seed, show)
-    if "rq4" in stores:
-        rq4.run(problem, stores["rq4"], labelled, seeds, show)
+    for name, store in stores.items():
+        QUESTIONS[name].run(problem, store, plan, show)
     info = (problem.name, problem.title, problem.stand_in_for)
     for rq in QUESTIONS:  # the report covers every question recorded in the folder
         if rq not in stores and os.path.exists(os.path.join(records, f"{rq}.jsonl")):

@@ -1,11 +1,10 @@
 """Numbers published in the paper (CAIN 2022), shown beside ours in the reports.
 
-Keys use the paper's data set names; ``PAPER_DATASET`` maps ours (and the
-stand-ins) to the paper's set they reproduce or replace.
+Keys use the paper's data set names; each data set's registry entry
+(``mir_fast.datasets.DATASETS``) names the paper's set it reproduces or replaces.
 """
 
-PAPER_DATASET = {"mnist17": "MNIST", "cifar-cat-ship": "CIFAR-10", "fashion": "CIFAR-10",
-                 "rcv1": "RCV1", "rotten-tomatoes": "RCV1"}
+from ..datasets import describe
 
 #: Table 2: (Kendall tau, Pearson r) per victim and labelled fraction.
 TABLE2 = {
@@ -75,5 +74,5 @@ TABLE4 = {
 
 
 def paper_dataset(name):
-    """The paper's data set that ``name`` reproduces or stands in for, or None."""
-    return PAPER_DATASET.get(str(name).partition(":")[0])
+    """The paper's name for the data set that ``name`` reproduces or stands in for."""
+    return describe(name).paper_name

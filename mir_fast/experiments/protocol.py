@@ -7,13 +7,19 @@ import numpy as np
 
 from .. import major_influence_range
 from ..datasets import describe, labelled_split, load
-from ..victims import BatchedVictim, inductive_error, transductive_error
+from ..victims import VICTIMS, BatchedVictim, inductive_error, transductive_error
 
 PAPER_SEED = 2020
 LABELLED_FRACTIONS = (0.05, 0.15, 0.25)
 BUDGETS = (0.05, 0.10, 0.15, 0.20)
-VICTIMS = ("propagation", "spreading")
 MODELS = ("rf", "mlp")
+
+
+def victim_order(name):
+    """Sort key of a victim's name: its place in the registry (``victims.VICTIMS``),
+    unregistered names last."""
+    names = list(VICTIMS)
+    return (names.index(name), name) if name in names else (len(names), name)
 
 
 @dataclass

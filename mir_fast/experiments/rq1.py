@@ -11,7 +11,12 @@ import warnings
 import numpy as np
 from scipy import stats
 
-from .protocol import VICTIMS, flipped
+from ..victims import VICTIMS
+from . import paper, tables
+from .protocol import flipped, victim_order
+
+NAME = "rq1"
+TITLE = "MIR against the error after flipping one label"
 
 
 def _correlation(function, x, y):
@@ -23,7 +28,8 @@ def _correlation(function, x, y):
     return float(statistic), float(p_value)
 
 
-def run(problem, store, fractions, seeds, progress):
+def run(problem, store, plan, progress):
+    fractions, seeds = plan.labelled, plan.seeds
     victims = {variant: problem.victim(variant) for variant in VICTIMS}
     tasks = [(v, p, r, s) for v in VICTIMS for p in fractions for r, s in enumerate(seeds)]
     for variant, fraction, repeat, seed in progress(tasks, desc="RQ1"):
@@ -45,3 +51,27 @@ def run(problem, store, fractions, seeds, progress):
                               pearson_r=r, pearson_p=r_p, clean_error=float(errors[0]),
                               mean_flip_error=float(errors[1:].mean()),
                               seconds=time.perf_counter() - start)])
+
+
+def table(store, info, folder):
+    """RQ1's section: Kendall tau / Pearson r per victim and labelled fraction."""
+    records = store.select(rq="rq1")
+    versus = paper.TABLE2.get(paper.paper_dataset(info[0]), {})
+    fractions = sorted({r["labelled"] for r in records})
+    rows = []
+    for variant in sorted({r["victim"] for r in records}, key=victim_order):
+        row = [VICTIMS[variant].title]
+        for fraction in fractions:
+            chosen = [r for r in records if r["victim"] == variant and r["labelled"] == fraction]
+            theirs = versus.get(variant, {}).get(fraction, (None, None))
+            row.append(f"{tables.beside(tables.mean(chosen, 'kendall_tau'), theirs[0], tables.num)} / "
+                       f"{tables.beside(tables.mean(chosen, 'pearson_r'), theirs[1], tables.num)}")
+        rows.append(row)
+    worst_p = max([r[k] for r in records for k in ("kendall_p", "pearson_p")
+                   if r[k] == r[k]] or [float("nan")])
+    n_labelled = {f: max(r["n_labelled"] for r in records if r["labelled"] == f)
+                  for f in fractions}
+    header = [""] + [f"l = {n_labelled[f]} ({f:.0%})" for f in fractions]
+    return (tables.intro(info, "RQ1: Kendall tau / Pearson r between MIR and the error after "
+                   "flipping one label", records) + tables.table(header, rows)
+            + f"\n\nLargest p-value over all cells and repetitions: {worst_p:.1e}.\n"), []

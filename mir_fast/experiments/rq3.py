@@ -17,8 +17,11 @@ import numpy as np
 
 from .. import major_influence_range
 from ..baselines import IllConditionedWarning, harmonic_operator, liu_attack, random_flips
+from . import paper, tables
 from .protocol import MODELS, budget_size, flipped
 
+NAME = "rq3"
+TITLE = "MIR against Liu et al. and random flips"
 METHODS = ("mir", "greedy", "probabilistic", "random")
 TIMING_LABELLED = 0.25
 TIMING_BUDGET = 20
@@ -37,7 +40,13 @@ def _choices(problem, split, largest, seed):
     return choices, operator
 
 
-def run(problem, store, fractions, budgets, seeds, progress):
+def run(problem, store, plan, progress):
+    """Effectiveness, then the timing runs."""
+    run_effectiveness(problem, store, plan.labelled, plan.budgets, plan.seeds, progress)
+    run_timing(problem, store, plan.timing_repeats, plan.seed, progress)
+
+
+def run_effectiveness(problem, store, fractions, budgets, seeds, progress):
     tasks = [(p, r, s) for p in fractions for r, s in enumerate(seeds)]
     victim = problem.victim("propagation")
     for fraction, repeat, seed in progress(tasks, desc="RQ3"):
@@ -89,3 +98,64 @@ def run_timing(problem, store, repeats, seed, progress):
             records.append(dict(method=method, seconds=chosen.seconds))
         store.add(task, [dict(rq="rq3-timing", dataset=problem.name, labelled=TIMING_LABELLED,
                               budget=budget, repeat=repeat, seed=seed, **r) for r in records])
+
+
+def table(store, info, folder):
+    """RQ3's sections: effectiveness tables and the timing table."""
+    return effectiveness_tables(store, info) + "\n" + timing_table(store, info), []
+
+
+def effectiveness_tables(store, info):
+    records = store.select(rq="rq3")
+    versus = paper.paper_dataset(info[0])
+    fractions = sorted({r["labelled"] for r in records})
+    budgets = sorted({r["budget"] for r in records if r["budget"] > 0})
+    methods = ("mir", "greedy", "probabilistic", "random")
+    parts = [tables.intro(info, "RQ3: MIR vs Liu et al. (label propagation victim)", records)]
+    rconds = [r["harmonic_rcond"] for r in records if "harmonic_rcond" in r]
+    if rconds:
+        parts.append(f"Liu et al.'s methods run unsupervised. Their harmonic operator K "
+                     f"(formed by a stable solve) has reciprocal condition number down to "
+                     f"{min(rconds):.1e}" + (" (ill-conditioned: its entries, not only "
+                                             "their signs, are unreliable)."
+                                             if min(rconds) < 1e-12 else ".") + "\n")
+    for metric, title in (("transductive", "LP transductive error"),
+                          ("rf", "RF inductive error"), ("mlp", "MLP inductive error")):
+        field = "transductive_error" if metric == "transductive" else f"{metric}_error"
+        published = paper.TABLE4.get(metric, {}).get(versus, {})
+        rows = []
+        for fraction in fractions:
+            theirs = published.get(fraction, {})
+            clean = [r for r in records if r["labelled"] == fraction and r["method"] == "clean"]
+            rows.append([f"{fraction:.0%}", "clean",
+                         tables.beside(tables.mean(clean, field), theirs.get(("clean", 0.0)), tables.pct)]
+                        + [""] * (len(methods) - 1))
+            for budget in budgets:
+                row = [f"{fraction:.0%}", f"{budget:.0%}"]
+                for method in methods:
+                    chosen = [r for r in records if r["labelled"] == fraction
+                              and r["method"] == method and r["budget"] == budget]
+                    row.append(tables.beside(tables.mean(chosen, field), theirs.get((method, budget)), tables.pct))
+                rows.append(row)
+        parts.append(f"**{title}**\n\n" + tables.table(["labelled", "budget"] + [
+            tables.METHOD_NAMES[m] for m in methods], rows) + "\n")
+    return "\n".join(parts)
+
+
+def timing_table(store, info):
+    records = store.select(rq="rq3-timing")
+    published = paper.TABLE3.get(paper.paper_dataset(info[0]), {})
+    rows = []
+    for method in ("greedy", "probabilistic", "mir"):
+        seconds = [r["seconds"] for r in records if r["method"] == method]
+        if not seconds:
+            continue
+        theirs = published.get(method, (None, None))
+        rows.append([tables.METHOD_NAMES[method],
+                     tables.beside(float(np.median(seconds)), theirs[0], lambda v: f"{v:.3g}"),
+                     tables.beside(float(np.std(seconds)), theirs[1], lambda v: f"{v:.2g}"),
+                     len(seconds)])
+    budget = records[0]["budget"] if records else 20
+    intro = tables.intro(info, f"RQ3: seconds to choose {budget} labels (25% labelled)", records)
+    return intro + tables.table(["method", "median s", "std s", "runs"], rows) + (
+        "\n\nGreedy and probabilistic times include forming their harmonic operator K.\n")

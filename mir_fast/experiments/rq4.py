@@ -11,13 +11,18 @@ input, labelled correctly, counts as right).
 
 import numpy as np
 
-from .protocol import VICTIMS, budget_size, flipped
+from ..victims import VICTIMS
+from . import tables
+from .protocol import budget_size, flipped, victim_order
 
+NAME = "rq4"
+TITLE = "re-check the top-MIR labels or label extra inputs"
 RQ4_BUDGET = 0.10
 STATES = ("clean", "poisoned", "relabelled", "extra_labels")
 
 
-def run(problem, store, fractions, seeds, progress):
+def run(problem, store, plan, progress):
+    fractions, seeds = plan.labelled, plan.seeds
     tasks = [(p, r, s) for p in fractions for r, s in enumerate(seeds)]
     for fraction, repeat, seed in progress(tasks, desc="RQ4"):
         task = f"rq4/{fraction}/{seed}"
@@ -46,3 +51,24 @@ def run(problem, store, fractions, seeds, progress):
                                         problem.transductive_error(labels, split)),
                                     rf_error=inductive["rf"], mlp_error=inductive["mlp"]))
         store.add(task, records)
+
+
+def table(store, info, folder):
+    """RQ4's section: errors in each state, per victim and labelled fraction."""
+    records = store.select(rq="rq4")
+    fractions = sorted({r["labelled"] for r in records})
+    parts = [tables.intro(info, "RQ4: re-check the top-MIR labels vs label extra inputs (10% "
+                    "poisoned, effort = a third of that)", records)]
+    for field, title in (("transductive_error", "transductive error of the victim"),
+                         ("rf_error", "RF inductive error"), ("mlp_error", "MLP inductive error")):
+        rows = []
+        for variant in sorted({r["victim"] for r in records}, key=victim_order):
+            for fraction in fractions:
+                chosen = [r for r in records if r["victim"] == variant
+                          and r["labelled"] == fraction]
+                rows.append([VICTIMS[variant].title, f"{fraction:.0%}"] + [
+                    tables.pct(tables.mean([r for r in chosen if r["state"] == s], field)) for s in STATES])
+        parts.append(f"**{title}**\n\n" + tables.table(
+            ["victim", "labelled", "clean", "poisoned", "re-check top MIR", "label extra"],
+            rows) + "\n")
+    return "\n".join(parts), []

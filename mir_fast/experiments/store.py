@@ -5,14 +5,14 @@ import json
 import os
 import platform
 
+from .._version import __version__
+
 
 def run_metadata(n_jobs):
     """Versions, thread count and machine of this run, stored with every record."""
     import numpy
     import scipy
     import sklearn
-
-    from .. import __version__
 
     return {"mir_fast": __version__, "numpy": numpy.__version__, "scipy": scipy.__version__,
             "sklearn": sklearn.__version__, "python": platform.python_version(),
