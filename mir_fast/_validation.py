@@ -36,8 +36,18 @@ SMALLEST_PEAK = 2.0**-500
 
 def _assert_finite(values, what):
     """Raise if ``values`` (an ndarray) holds NaN or infinity, or is so small that
-    squared distances underflow float64; two passes, no full-size temporary."""
+    squared distances underflow float64; no full-size temporary.
+
+    One pass in the common case: a finite sum of squares of at least
+    ``size * SMALLEST_PEAK^2`` proves every value finite and the largest one at
+    least ``SMALLEST_PEAK``.  Otherwise (non-finite, overflowing or tiny values)
+    the minimum and maximum decide, and a scan by blocks names the problem.
+    """
     if values.size == 0:
+        return
+    flat = values.reshape(-1)
+    sum_of_squares = float(np.dot(flat, flat))
+    if np.isfinite(sum_of_squares) and sum_of_squares >= flat.size * SMALLEST_PEAK**2:
         return
     low, high = values.min(), values.max()
     if np.isfinite(low) and np.isfinite(high):

@@ -1,0 +1,82 @@
+"""The matrix each victim iterates with, applied to a label matrix and certified.
+
+``GraphOperator(graph, variant)`` is ``P = D^-1 W`` (``"propagation"``) or
+``S = D0^-1/2 W0 D0^-1/2`` (``"spreading"``) of an :class:`~mir_fast._core.graph.RBFGraph`
+(see that module for the definitions, the two ways to multiply and the bound).
+It picks the sparse form when its measured density fits ``memory_budget`` and
+streams otherwise, and every sparse product is certified row by row: a row whose
+dropped mass could matter is recomputed from its full affinity row.
+"""
+
+import numpy as np
+
+from .graph import BYTES_PER_ENTRY, CERTIFY_RATIO
+
+#: Default bytes the sparse form may take.
+MEMORY_BUDGET = 1 << 30
+MODES = ("auto", "sparse", "streaming")
+
+
+class GraphOperator:
+    """``apply(F)``: the victim's matrix times ``F`` (n x k, entries >= 0).
+
+    Attributes
+    ----------
+    mode : {"sparse", "streaming"}
+        How products are computed.
+    density : float or None
+        Measured share of entries the sparse form keeps (None when not measured).
+    recomputed_rows : int
+        Row products of the sparse form that the certificate sent to the exact
+        computation, over all products so far.
+    products : int
+    """
+
+    def __init__(self, graph, variant, mode="auto", memory_budget=MEMORY_BUDGET):
+        if mode not in MODES:
+            raise ValueError(f"graph mode must be one of {MODES}, got {mode!r}")
+        self.graph = graph
+        self.variant = variant
+        self.diagonal = 1.0 if variant == "propagation" else 0.0
+        self.density = None
+        if mode == "auto":
+            self.density = graph.kept_density(self.diagonal)
+            fits = self.density * graph.n**2 * BYTES_PER_ENTRY <= memory_budget
+            mode = "sparse" if fits else "streaming"
+        self.mode = mode
+        if mode == "sparse":
+            self.kept, degrees, self.dropped = graph.sparse_form(self.diagonal)
+        else:
+            self.kept, degrees, self.dropped = None, graph.degrees(self.diagonal), None
+        if variant == "propagation":
+            self.left = 1.0 / degrees  # P = D^-1 W
+            self.right = None
+        else:  # S = D0^-1/2 W0 D0^-1/2, an isolated input's degree taken as 1
+            scale = 1.0 / np.sqrt(np.where(degrees == 0, 1.0, degrees))
+            self.left = self.right = scale
+        self.recomputed_rows = 0
+        self.products = 0
+
+    def apply(self, F, floor=None):
+        """The product with ``F``; ``floor`` (per row, optional) is added to the row
+        sums the certificate compares the error bound with (spreading adds
+        ``(1 - alpha) Y`` after the product, scaled here by ``1 / alpha``)."""
+        self.products += 1
+        right = F if self.right is None else F * self.right[:, None]
+        if self.mode == "streaming":
+            return self.graph.streamed_product(right, self.diagonal) * self.left[:, None]
+        product = (self.kept @ right) * self.left[:, None]
+        bound = self.dropped * self.left * right.max(initial=0.0)
+        scale = product.sum(axis=1) if floor is None else product.sum(axis=1) + floor
+        unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)
+        if len(unsure):
+            self.recomputed_rows += len(unsure)
+            exact = self.graph.streamed_product(right, self.diagonal, rows=unsure)
+            product[unsure] = exact * self.left[unsure, None]
+        return product
+
+    def describe(self):
+        """What the operator did, for the estimators' ``graph_`` attribute."""
+        return {"mode": self.mode, "density": self.density,
+                "stored_entries": None if self.kept is None else int(self.kept.nnz),
+                "products": self.products, "recomputed_rows": self.recomputed_rows}
