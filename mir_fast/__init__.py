@@ -11,6 +11,7 @@ _openmp_runtime.load()
 
 from ._config import show_config  # noqa: E402
 from .attack import MIRLabelFlipAttack, labels_to_recheck, poison_labels  # noqa: E402
+from .impact import FlipImpact, flip_impact  # noqa: E402
 from .influence import (  # noqa: E402
     DegenerateGammaWarning,
     MajorInfluenceRange,
@@ -23,9 +24,11 @@ from ._version import __version__  # noqa: E402
 
 __all__ = [
     "DegenerateGammaWarning",
+    "FlipImpact",
     "MIRLabelFlipAttack",
     "MIRResult",
     "auto_gamma",
+    "flip_impact",
     "labels_to_recheck",
     "poison_labels",
     "MajorInfluenceRange",

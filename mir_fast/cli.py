@@ -123,6 +123,30 @@ def _audit(args):
     return 0
 
 
+def _impact(args):
+    from .impact import flip_impact
+
+    if args.gamma == "auto":
+        raise ValueError("impact needs the victim's RBF width: give --gamma (a number)")
+    data = _load(args)
+    classes, y = data.codes()
+    settings = {k: v for k, v in (("max_iter", args.max_iter), ("tol", args.tol),
+                                  ("alpha", args.alpha)) if v is not None}
+    impact = flip_impact(data.X, y, victim=args.victim, gamma=args.gamma,
+                         flip_to=args.flip_to, n_jobs=args.n_jobs, **settings)
+    position = {index: k for k, index in enumerate(impact.labelled)}
+    records = [dict(rank=rank, index=int(index), label=data.labels[index],
+                    flip_to=classes[impact.flip_to[position[index]]],
+                    changed=int(impact.changed[position[index]]),
+                    n_iter=int(impact.n_iter[position[index]]))
+               for rank, index in enumerate(impact.ranking(), start=1)]
+    _note(args, f"{args.victim}: flipping one label changes up to "
+                f"{int(impact.changed.max(initial=0))} of {int((y == -1).sum())} "
+                f"unlabelled predictions (clean fit: {impact.clean_n_iter} iterations)")
+    _write(args, records, ["rank", "index", "label", "flip_to", "changed", "n_iter"])
+    return 0
+
+
 def _reproduce(args):
     from .experiments import reproduce
 
@@ -254,6 +278,17 @@ def build_parser():
     audit.add_argument("--budget", type=_budget, default=None,
                        help="how many (default: every label with MIR > 0)")
     audit.set_defaults(run=_audit)
+    impact = commands.add_parser("impact", help="the exact effect of flipping each label "
+                                 "alone on a victim's predictions, ranked")
+    _add_io_options(impact)
+    impact.add_argument("--victim", choices=["propagation", "spreading"],
+                        default="propagation", help="default: propagation")
+    impact.add_argument("--max-iter", type=int, help="default: scikit-learn's")
+    impact.add_argument("--tol", type=float, help="default: scikit-learn's (1e-3)")
+    impact.add_argument("--alpha", type=float, help="spreading's clamping (default 0.2)")
+    impact.add_argument("--flip-to", choices=["other", "next"], default="other",
+                        help="the other class (binary), or the next class")
+    impact.set_defaults(run=_impact)
     _add_reproduce(commands)
     return parser
 

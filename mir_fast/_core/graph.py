@@ -20,14 +20,17 @@ Two ways to multiply
 ``streaming``: every product recomputes the affinity, block by block (O(n^2 d) work
 per product, O(n k) memory).  Exact up to rounding.
 
-``sparse``: one pass keeps, for each row ``i``, the entries with
-``W_ij >= DROP_RATIO * max_j W_ij`` (CSR) and the row's dropped mass
+``sparse``: one pass keeps, for each row ``i``, the diagonal and the entries with
+``W_ij >= DROP_RATIO * max_{j != i} W_ij`` (CSR) and the row's dropped mass
 ``r_i = sum of the other W_ij``, summed from those entries (as the difference of
 the degree and the kept sum it would cancel to 0 and certify nothing); the degrees
 are computed from every entry.  The
 sparse product then differs from the exact one, in row ``i`` and every column, by
-at most ``r_i * max F / D_i`` (propagation) or ``r_i * max F / sqrt(D0_i * min D0)``
-(spreading; ``W_ij / sqrt(D0_j) <= W_ij / sqrt(min D0)``).
+at most ``r_i * max F / D_i`` (propagation).  For spreading the pass runs after
+the degrees are known and keeps the entries of ``W0 D0^-1/2`` themselves (their
+threshold and dropped mass ``r_i`` measured in that matrix), so the bound is
+``r_i * max F / sqrt(D0_i)``: a bound through the largest column scale
+``1 / sqrt(min D0)`` would be astronomically loose wherever one input is isolated.
 
 The certificate.  A row's product is accepted when that bound is at most
 ``CERTIFY_RATIO`` times the sum of the row's product (its scale: what the
@@ -134,19 +137,25 @@ class RBFGraph:
                                                            DENSITY_SAMPLE_BLOCKS).astype(int))]
 
         def count(rows):
-            W = self.affinity(rows, diagonal)
-            return int((W >= DROP_RATIO * W.max(axis=1, keepdims=True)).sum()), W.size
+            return int(self._kept_mask(rows, self.affinity(rows, diagonal)).sum()), len(rows) * self.n
 
         counts = self.map_blocks(count, chosen)
         return sum(c for c, _ in counts) / max(sum(s for _, s in counts), 1)
 
-    def sparse_form(self, diagonal):
-        """(kept affinities as CSR, degrees, dropped mass per row) in one pass."""
+    def sparse_form(self, diagonal, column_scale=None):
+        """(kept entries as CSR, degrees, dropped mass per row) in one pass.
+
+        With ``column_scale`` the entries are ``W_ij * column_scale[j]`` (the
+        degrees stay those of W): the sparse form, its threshold and its dropped
+        mass are then those of the matrix actually multiplied.
+        """
 
         def keep(rows):
             W = self.affinity(rows, diagonal)
             degrees = W.sum(axis=1)
-            kept = W >= DROP_RATIO * W.max(axis=1, keepdims=True)
+            if column_scale is not None:
+                W *= column_scale[None, :]
+            kept = self._kept_mask(rows, W)
             dropped = np.where(kept, 0.0, W).sum(axis=1)  # summed, never a difference
             return sp.csr_matrix(np.where(kept, W, 0.0)), degrees, dropped
 
@@ -154,6 +163,18 @@ class RBFGraph:
         kept = sp.vstack([p[0] for p in parts], format="csr")
         return (kept, np.concatenate([p[1] for p in parts]),
                 np.concatenate([p[2] for p in parts]))
+
+    def _kept_mask(self, rows, W):
+        """Entries of the sparse form: at least ``DROP_RATIO`` times the row's largest
+        off-diagonal affinity, and the diagonal (which the off-diagonal maximum
+        ignores: ``W_ii = 1`` would otherwise drown every neighbour at a large gamma)."""
+        diagonal = np.arange(len(rows)), rows
+        own = W[diagonal].copy()
+        W[diagonal] = 0.0
+        kept = W >= DROP_RATIO * W.max(axis=1, keepdims=True)
+        W[diagonal] = own
+        kept[diagonal] = True
+        return kept
 
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed."""

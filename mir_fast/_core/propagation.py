@@ -44,16 +44,19 @@ class GraphOperator:
             fits = self.density * graph.n**2 * BYTES_PER_ENTRY <= memory_budget
             mode = "sparse" if fits else "streaming"
         self.mode = mode
-        if mode == "sparse":
-            self.kept, degrees, self.dropped = graph.sparse_form(self.diagonal)
-        else:
-            self.kept, degrees, self.dropped = None, graph.degrees(self.diagonal), None
-        if variant == "propagation":
-            self.left = 1.0 / degrees  # P = D^-1 W
-            self.right = None
+        self.kept = self.dropped = None
+        if variant == "propagation":  # P = D^-1 W
+            if mode == "sparse":
+                self.kept, degrees, self.dropped = graph.sparse_form(self.diagonal)
+            else:
+                degrees = graph.degrees(self.diagonal)
+            self.left, self.column_scale = 1.0 / degrees, None
         else:  # S = D0^-1/2 W0 D0^-1/2, an isolated input's degree taken as 1
+            degrees = graph.degrees(self.diagonal)
             scale = 1.0 / np.sqrt(np.where(degrees == 0, 1.0, degrees))
-            self.left = self.right = scale
+            if mode == "sparse":
+                self.kept, _, self.dropped = graph.sparse_form(self.diagonal, scale)
+            self.left = self.column_scale = scale
         self.recomputed_rows = 0
         self.products = 0
 
@@ -62,11 +65,12 @@ class GraphOperator:
         sums the certificate compares the error bound with (spreading adds
         ``(1 - alpha) Y`` after the product, scaled here by ``1 / alpha``)."""
         self.products += 1
-        right = F if self.right is None else F * self.right[:, None]
+        right = F if self.column_scale is None else F * self.column_scale[:, None]
         if self.mode == "streaming":
             return self.graph.streamed_product(right, self.diagonal) * self.left[:, None]
-        product = (self.kept @ right) * self.left[:, None]
-        bound = self.dropped * self.left * right.max(initial=0.0)
+        # the kept entries hold the column scale already (see graph.sparse_form)
+        product = (self.kept @ F) * self.left[:, None]
+        bound = self.dropped * self.left * F.max(initial=0.0)
         scale = product.sum(axis=1) if floor is None else product.sum(axis=1) + floor
         unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)
         if len(unsure):

@@ -1,0 +1,220 @@
+"""The exact effect of flipping each label alone, for every labelled input at once.
+
+For a fixed set of labelled inputs both victims are linear in the one-hot label
+matrix (``mir_fast.victims`` shows why): after ``t`` updates the label scores are
+``F_t = A_t C``, with ``C`` (l x classes) the one-hot labels of the labelled inputs
+and ``A_t`` (n x l) the responses to a unit label on each labelled input alone,
+obtained by running the victim's iteration on the identity (each labelled input
+its own class; propagation's row normalisation depends only on which inputs are
+labelled).  Flipping labelled input ``k`` from class ``a`` to ``b`` changes ``C`` in
+one row, so
+
+    F_t(k) = A_t C + A_t[:, k] (e_b - e_a)^T.
+
+scikit-learn stops a fit before update ``t`` when ``sum |F_t - F_{t-1}| < tol``; with
+``D = A_t - A_{t-1}`` and ``G = D C`` the change of flip ``k`` differs from the clean
+one only in columns ``a`` and ``b``:
+
+    sum |G| - sum_u (|G_ua| + |G_ub|) + sum_u (|G_ua - D_uk| + |G_ub + D_uk|),
+
+so every flip's own stopping iteration is known, and its predictions are read at
+that iteration, as a separate fit would.  One propagation of ``l`` columns (on the
+graph engine of ``mir_fast._core``, never the n x n matrix) replaces ``l`` fits.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._core.graph import RBFGraph
+from ._core.propagation import GraphOperator
+from ._threads import effective_n_threads
+from ._validation import check_features, unlabelled_mask
+from .semi_supervised import LabelPropagation, LabelSpreading
+
+VICTIMS = {"propagation": LabelPropagation, "spreading": LabelSpreading}
+FLIP_TARGETS = ("other", "next")
+
+
+@dataclass(frozen=True)
+class FlipImpact:
+    """What flipping each label alone does to a victim's transductive predictions.
+
+    Attributes
+    ----------
+    labelled : ndarray of int64, shape (l,)
+        Indices (into X) of the labelled inputs, ascending; flip ``k`` flips
+        ``labelled[k]``.
+    flip_to : ndarray, shape (l,)
+        The class each label is flipped to.
+    changed : ndarray of int64, shape (l,)
+        How many unlabelled predictions differ from the clean fit's after the flip.
+    n_iter : ndarray of int64, shape (l,)
+        Each flipped fit's ``n_iter_``; ``clean_n_iter`` is the clean fit's.
+    error : ndarray of float64 or None
+        Transductive error over the unlabelled inputs after each flip (with ``y_true``);
+        ``clean_error`` likewise for the clean fit.
+    clean_prediction : ndarray, shape (n,)
+        The clean fit's ``transduction_``.
+    """
+
+    labelled: np.ndarray
+    flip_to: np.ndarray
+    changed: np.ndarray
+    n_iter: np.ndarray
+    clean_n_iter: int
+    clean_prediction: np.ndarray
+    error: object = None
+    clean_error: object = None
+
+    def ranking(self):
+        """Labelled indices, most damaging flip first: most changed predictions (the
+        largest error first when ``y_true`` was given), ties to the lower index."""
+        key = self.changed if self.error is None else self.error
+        return self.labelled[np.lexsort((self.labelled, -np.asarray(key)))]
+
+
+def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="other",
+                n_jobs=None, graph="auto", **victim_params):
+    """The outcome of flipping each labelled input's label alone, all flips at once.
+
+    Parameters
+    ----------
+    X : array-like or sparse matrix of shape (n, d)
+    y : array-like of shape (n,)
+        Labels, ``-1`` for unlabelled inputs (scikit-learn's convention).
+    victim : {"propagation", "spreading"}
+        ``mir_fast.semi_supervised.LabelPropagation`` or ``LabelSpreading``, with
+        scikit-learn's defaults unless ``victim_params`` (``max_iter``, ``tol``,
+        ``alpha``) say otherwise.
+    gamma : float
+        RBF width.
+    y_true : array-like of shape (n,), optional
+        True labels of every input, for the transductive errors.
+    flip_to : {"other", "next"}
+        ``"other"``: the other class (binary data only); ``"next"``: the next class
+        in sorted order (cyclically), for any number of classes.
+    n_jobs, graph
+        As for the estimators.
+
+    Returns
+    -------
+    FlipImpact
+        Equal, flip by flip, to separate scikit-learn fits on the flipped labels.
+    """
+    if victim not in VICTIMS:
+        raise ValueError(f"victim must be one of {tuple(VICTIMS)}, got {victim!r}")
+    if flip_to not in FLIP_TARGETS:
+        raise ValueError(f"flip_to must be one of {FLIP_TARGETS}, got {flip_to!r}")
+    estimator = VICTIMS[victim](gamma=gamma, n_jobs=n_jobs, graph=graph, **victim_params)
+    estimator._check_params()
+    X, _ = check_features(X)
+    y = np.asarray(y)
+    unlabelled_mask(y, X.shape[0])  # shape and NaN checks, with their messages
+    unlabelled = y == -1 if y.dtype.kind in "biuf" else np.zeros(len(y), dtype=bool)
+    labelled = np.flatnonzero(~unlabelled).astype(np.int64)
+    classes, codes = np.unique(y[labelled], return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError("the labelled inputs of y hold one class only: there is no "
+                         "label to flip to")
+    if flip_to == "other" and len(classes) != 2:
+        raise ValueError(f"flip_to='other' needs exactly two classes, found {len(classes)}; "
+                         "use flip_to='next'")
+    targets = (codes + 1) % len(classes)
+    if y_true is not None:
+        y_true = np.asarray(y_true)
+        if y_true.shape != y.shape:
+            raise ValueError(f"y_true has shape {y_true.shape}, y has {y.shape}")
+    operator = GraphOperator(RBFGraph(X, estimator.gamma, effective_n_threads(n_jobs)),
+                             victim, mode=graph, memory_budget=estimator.memory_budget)
+    outcome = _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets,
+                               len(classes))
+    clean_codes, flipped_codes, n_iter, clean_n_iter = outcome
+    clean_prediction = classes[clean_codes]
+    changed = (flipped_codes[:, unlabelled] != clean_codes[unlabelled]).sum(axis=1)
+    error = clean_error = None
+    if y_true is not None:
+        wrong = classes[flipped_codes[:, unlabelled]] != y_true[unlabelled]
+        error = wrong.mean(axis=1) if unlabelled.any() else np.zeros(len(labelled))
+        clean_error = float(np.mean(clean_prediction[unlabelled] != y_true[unlabelled])) \
+            if unlabelled.any() else 0.0
+    return FlipImpact(labelled=labelled, flip_to=classes[targets],
+                      changed=changed.astype(np.int64), n_iter=n_iter,
+                      clean_n_iter=clean_n_iter, clean_prediction=clean_prediction,
+                      error=error, clean_error=clean_error)
+
+
+def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, n_classes):
+    """Run the victim on the unit responses; read the clean fit and every flip at the
+    iteration its own stopping test ends it.  Returns (clean codes, flipped codes
+    (l x n), flips' n_iter, clean n_iter)."""
+    n, n_labelled = len(unlabelled), len(labelled)
+    E = np.zeros((n, n_labelled))
+    E[labelled, np.arange(n_labelled)] = 1.0
+    C = np.zeros((n_labelled, n_classes))
+    C[np.arange(n_labelled), codes] = 1.0
+    spreading = operator.variant == "spreading"
+    static = E * (1.0 - estimator.alpha) if spreading else E
+    floor = static.sum(axis=1) / estimator.alpha if spreading else None
+    A, previous = E, np.zeros_like(E)
+    flips = np.arange(n_labelled)
+    flipped = np.empty((n_labelled, n), dtype=np.int64)
+    n_iter = np.full(n_labelled, estimator.max_iter, dtype=np.int64)
+    pending = np.ones(n_labelled, dtype=bool)
+    clean, clean_n_iter = None, estimator.max_iter
+    for t in range(estimator.max_iter):
+        D = A - previous
+        G = D @ C
+        clean_change = np.abs(G).sum()
+        if clean is None and clean_change < estimator.tol:
+            clean, clean_n_iter = _codes(A @ C), t
+        stop = pending & (_flip_changes(D, G, clean_change, codes, targets) < estimator.tol)
+        if stop.any():
+            flipped[stop] = _flipped_codes(A, C, flips[stop], codes[stop], targets[stop])
+            n_iter[stop], pending[stop] = t, False
+        if clean is not None and not pending.any():
+            return clean, flipped, n_iter, clean_n_iter
+        previous = A
+        product = operator.apply(A, floor)
+        if spreading:
+            A = estimator.alpha * product + static
+        else:
+            normaliser = product.sum(axis=1, keepdims=True)
+            normaliser[normaliser == 0] = 1.0
+            A = np.where(unlabelled[:, None], product / normaliser, E)
+    if clean is None:
+        clean = _codes(A @ C)
+    if pending.any():
+        flipped[pending] = _flipped_codes(A, C, flips[pending], codes[pending],
+                                          targets[pending])
+    return clean, flipped, n_iter, clean_n_iter
+
+
+def _flip_changes(D, G, clean_change, codes, targets):
+    """``sum |F_t(k) - F_{t-1}(k)|`` of every flip ``k`` (see the module docstring)."""
+    Ga, Gb = G[:, codes], G[:, targets]  # n x l: the columns each flip touches
+    return (clean_change - np.abs(Ga).sum(axis=0) - np.abs(Gb).sum(axis=0)
+            + np.abs(Ga - D).sum(axis=0) + np.abs(Gb + D).sum(axis=0))
+
+
+def _flipped_codes(A, C, flips, codes, targets):
+    """Predicted class codes (len(flips) x n) of the flipped fits."""
+    scores = A @ C
+    out = np.empty((len(flips), A.shape[0]), dtype=np.int64)
+    for row, (k, a, b) in enumerate(zip(flips, codes, targets)):
+        F = scores.copy()
+        F[:, a] -= A[:, k]
+        F[:, b] += A[:, k]
+        out[row] = _codes(F)
+    return out
+
+
+def _codes(F):
+    """scikit-learn's transduction: rows normalised, then the first largest class
+    (normalising by a positive row sum never changes which class is largest)."""
+    normaliser = F.sum(axis=1, keepdims=True)
+    normaliser[normaliser == 0] = 1.0
+    return np.argmax(F / normaliser, axis=1)
+
+
+__all__ = ["FlipImpact", "flip_impact"]
