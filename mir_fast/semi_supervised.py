@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._core.graph import CrossAffinity, RBFGraph
+from ._core.graph import CrossAffinity, RBFGraph, progress_bar
 from ._core.propagation import MEMORY_BUDGET, MODES, GraphOperator
 from ._threads import effective_n_threads
 from ._validation import check_features
@@ -85,7 +85,7 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
                              "label propagation needs at least two classes")
         self.classes_ = classes
         n_threads = effective_n_threads(self.n_jobs)
-        self._graph = RBFGraph(X_kernel, self.gamma, n_threads)
+        self._graph = RBFGraph(X_kernel, self.gamma, n_threads, verbose=self.verbose)
         operator = GraphOperator(self._graph, self._variant, mode=self.graph,
                                  memory_budget=self.memory_budget)
         Y = np.zeros((len(y), len(classes)))
@@ -107,7 +107,7 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
             floor = static.sum(axis=1) / self.alpha
         F = Y
         previous = np.zeros_like(Y)
-        bar = _progress(self.verbose, self.max_iter, type(self).__name__)
+        bar = progress_bar(self.verbose, self.max_iter, type(self).__name__)
         for n_iter in range(self.max_iter):
             if np.abs(F - previous).sum() < self.tol:
                 break
@@ -170,7 +170,8 @@ class LabelPropagation(_RBFLabelPropagation):
     memory_budget : int, default=2**30
         Bytes the sparse form may take.
     verbose : bool, default=False
-        Progress bar of the iterations (shown after 2 s).
+        Progress bars, with the time left, of the graph passes and the iterations
+        (each shown once it has taken 2 s).
 
     Attributes
     ----------
@@ -239,22 +240,6 @@ def _normalised(F):
     normaliser = F.sum(axis=1, keepdims=True)
     normaliser[normaliser == 0] = 1.0
     return F / normaliser
-
-
-class _NoBar:
-    def update(self, n):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(verbose, total, name):
-    if not verbose:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=name, unit="iteration", delay=2.0, leave=False)
 
 
 __all__ = ["LabelPropagation", "LabelSpreading"]

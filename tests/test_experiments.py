@@ -120,3 +120,14 @@ def test_rq1_matches_independent_sklearn_fits(tmp_path):
 def test_bad_requests_are_rejected(kwargs, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         reproduce(out=str(tmp_path), progress=False, **kwargs)
+
+
+def test_reproduce_names_the_missing_extra_before_any_work(monkeypatch, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    with pytest.raises(ImportError, match=r"mir_fast\[experiments\]"):
+        reproduce("all", quick=True, out=str(tmp_path))
+    assert not (tmp_path / "records").exists()  # nothing was run

@@ -76,10 +76,13 @@ class RBFGraph:
     gamma : float
     n_threads : int
         Threads over row blocks (BLAS single-threaded inside each).
+    verbose : bool
+        Show a progress bar (with the time left) for passes that take over 2 s.
     """
 
-    def __init__(self, X, gamma, n_threads=1):
+    def __init__(self, X, gamma, n_threads=1, verbose=False):
         self.gamma = float(gamma)
+        self.verbose = verbose
         self.n_threads = max(1, int(n_threads))
         self.n = X.shape[0]
         self.is_sparse = sp.issparse(X)
@@ -119,14 +122,25 @@ class RBFGraph:
         return [np.arange(start, min(start + self.block_rows, self.n))
                 for start in range(0, self.n, self.block_rows)]
 
-    def map_blocks(self, function, blocks=None):
-        """``[function(rows) for rows in blocks]``, on the graph's threads."""
+    def map_blocks(self, function, blocks=None, desc=None):
+        """``[function(rows) for rows in blocks]``, on the graph's threads (with a
+        progress bar named ``desc`` when the graph is verbose)."""
         blocks = self.blocks() if blocks is None else blocks
+        bar = progress_bar(self.verbose and desc, len(blocks), desc)
         with single_threaded_blas():
             if self.n_threads == 1 or len(blocks) == 1:
-                return [function(rows) for rows in blocks]
-            with ThreadPoolExecutor(self.n_threads) as pool:
-                return list(pool.map(function, blocks))
+                results = []
+                for rows in blocks:
+                    results.append(function(rows))
+                    bar.update(1)
+            else:
+                with ThreadPoolExecutor(self.n_threads) as pool:
+                    results = []
+                    for result in pool.map(function, blocks):
+                        results.append(result)
+                        bar.update(1)
+        bar.close()
+        return results
 
     # -- the sparse form --------------------------------------------------------------
 
@@ -159,7 +173,7 @@ class RBFGraph:
             dropped = np.where(kept, 0.0, W).sum(axis=1)  # summed, never a difference
             return sp.csr_matrix(np.where(kept, W, 0.0)), degrees, dropped
 
-        parts = self.map_blocks(keep)
+        parts = self.map_blocks(keep, desc="sparse graph")
         kept = sp.vstack([p[0] for p in parts], format="csr")
         return (kept, np.concatenate([p[1] for p in parts]),
                 np.concatenate([p[2] for p in parts]))
@@ -179,7 +193,7 @@ class RBFGraph:
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed."""
         return np.concatenate(self.map_blocks(
-            lambda rows: self.affinity(rows, diagonal).sum(axis=1)))
+            lambda rows: self.affinity(rows, diagonal).sum(axis=1), desc="degrees"))
 
     # -- products -----------------------------------------------------------------------
 
@@ -187,8 +201,26 @@ class RBFGraph:
         """``W[rows] @ F`` (every row by default), the affinity recomputed."""
         blocks = self.blocks() if rows is None else [
             rows[s : s + self.block_rows] for s in range(0, len(rows), self.block_rows)]
-        parts = self.map_blocks(lambda r: self.affinity(r, diagonal) @ F, blocks)
+        parts = self.map_blocks(lambda r: self.affinity(r, diagonal) @ F, blocks,
+                                desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def close(self):
+        pass
+
+
+def progress_bar(enabled, total, desc):
+    """A tqdm bar shown after 2 s (it estimates the time left), or nothing."""
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="block", delay=2.0, leave=False)
 
 
 class CrossAffinity:
