@@ -45,6 +45,19 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
 
     _variant = None
 
+    def __init__(self, kernel, *, gamma, n_neighbors, alpha, max_iter, tol, n_jobs, graph,
+                 memory_budget, verbose):
+        self.kernel = kernel
+        self.gamma = gamma
+        self.n_neighbors = n_neighbors
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_jobs = n_jobs
+        self.graph = graph
+        self.memory_budget = memory_budget
+        self.verbose = verbose
+
     def _check_params(self):
         if callable(self.kernel) or self.kernel in SCIKIT_LEARN_KERNELS:
             raise ValueError(f"kernel={self.kernel!r} is not offered here: mir_fast builds the "
@@ -187,15 +200,9 @@ class LabelPropagation(_RBFLabelPropagation):
 
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, max_iter=1000, tol=1e-3,
                  n_jobs=None, graph="auto", memory_budget=MEMORY_BUDGET, verbose=False):
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_neighbors = n_neighbors
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_jobs = n_jobs
-        self.graph = graph
-        self.memory_budget = memory_budget
-        self.verbose = verbose
+        super().__init__(kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=None,
+                         max_iter=max_iter, tol=tol, n_jobs=n_jobs, graph=graph,
+                         memory_budget=memory_budget, verbose=verbose)
 
 
 class LabelSpreading(_RBFLabelPropagation):
@@ -216,16 +223,9 @@ class LabelSpreading(_RBFLabelPropagation):
     def __init__(self, kernel="rbf", *, gamma=20, n_neighbors=7, alpha=0.2, max_iter=30,
                  tol=1e-3, n_jobs=None, graph="auto", memory_budget=MEMORY_BUDGET,
                  verbose=False):
-        self.kernel = kernel
-        self.gamma = gamma
-        self.n_neighbors = n_neighbors
-        self.alpha = alpha
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_jobs = n_jobs
-        self.graph = graph
-        self.memory_budget = memory_budget
-        self.verbose = verbose
+        super().__init__(kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha,
+                         max_iter=max_iter, tol=tol, n_jobs=n_jobs, graph=graph,
+                         memory_budget=memory_budget, verbose=verbose)
 
 
 def _unlabelled(y):
