@@ -297,8 +297,19 @@ def test_cli_demo_takes_gamma_auto():
 
 # -- the input layer, fuzzed -----------------------------------------------------------
 
-#: The modules that check user input: every error must be raised by one of them.
-VALIDATION_FILES = {"_validation.py", "_threads.py", "influence.py", "attack.py", "split.py"}
+#: The modules that check user input: every error must be raised by one of them
+#: (the estimators check their input with scikit-learn's own validation first).
+VALIDATION_FILES = {"_validation.py", "_threads.py", "influence.py", "attack.py", "split.py",
+                    "semi_supervised.py", "impact.py"}
+SKLEARN_UTILS = os.path.dirname(__import__("sklearn.utils.validation").utils.validation.__file__)
+SKLEARN_VALIDATION_FILES = {"validation.py", "multiclass.py"}
+
+
+def raised_by_validation(frame):
+    folder, name = os.path.split(frame.filename)
+    if folder.startswith(PACKAGE):
+        return name in VALIDATION_FILES
+    return folder == SKLEARN_UTILS and name in SKLEARN_VALIDATION_FILES
 
 GOOD_DTYPES = [np.float64, np.float32, np.int64, np.uint8]
 BAD_DTYPES = [np.float16, np.int8, np.bool_, np.complex128, object, "U3"]
@@ -369,26 +380,50 @@ N_JOBS = mostly_strategy(st.sampled_from([None, 1, 2, -1]),
                          st.sampled_from([-100, 0, 10**6, 2**40, 1.5, True, "2"]))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+ALPHAS = mostly_strategy(st.floats(0.05, 0.95), st.sampled_from([0.0, 1.0, -1.0, "0.2", None]))
+MAX_ITERS = mostly_strategy(st.integers(1, 20), st.sampled_from([0, -1, 2.5, "5", None]))
+
+
+def _fit(victim):
+    from mir_fast import semi_supervised
+
+    estimator = {"propagation": semi_supervised.LabelPropagation,
+                 "spreading": semi_supervised.LabelSpreading}[victim]
+    return lambda X, y, **kwargs: estimator(**kwargs).fit(X, y)
+
+
+def _impact(X, y, **kwargs):
+    from mir_fast import flip_impact
+
+    victim = "spreading" if "alpha" in kwargs else "propagation"
+    return flip_impact(X, y, victim=victim, flip_to="next", **kwargs)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_the_input_layer_never_crashes(data):
     X = data.draw(features())
     n = len(X) if isinstance(X, list) else (X.shape[0] if np.ndim(X) else 0)
     y = data.draw(labels(n))
-    call = data.draw(st.sampled_from(["mir", "poison", "recheck"]))
-    kwargs = dict(gamma=data.draw(GAMMAS), threshold=data.draw(THRESHOLDS),
-                  n_jobs=data.draw(N_JOBS))
-    if call != "mir":
+    call = data.draw(st.sampled_from(["mir", "poison", "recheck", "propagation", "spreading",
+                                      "impact"]))
+    kwargs = dict(gamma=data.draw(GAMMAS), n_jobs=data.draw(N_JOBS))
+    if call in ("mir", "poison", "recheck"):
+        kwargs["threshold"] = data.draw(THRESHOLDS)
+    if call in ("poison", "recheck"):
         kwargs["budget"] = data.draw(BUDGETS)
+    if call in ("spreading", "impact"):
+        kwargs["alpha"] = data.draw(ALPHAS)
+    if call in ("propagation", "spreading", "impact"):
+        kwargs["max_iter"] = data.draw(MAX_ITERS)
     function = {"mir": major_influence_range, "poison": poison_labels,
-                "recheck": labels_to_recheck}[call]
+                "recheck": labels_to_recheck, "impact": _impact,
+                "propagation": _fit("propagation"), "spreading": _fit("spreading")}[call]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             function(X, y, **kwargs)
         except ValueError as exc:
             frame = traceback.extract_tb(exc.__traceback__)[-1]
-            assert os.path.dirname(os.path.dirname(frame.filename)) == os.path.dirname(PACKAGE) \
-                or os.path.dirname(frame.filename).startswith(PACKAGE), frame
-            assert os.path.basename(frame.filename) in VALIDATION_FILES, (frame, exc)
+            assert raised_by_validation(frame), (frame, exc)
             assert str(exc)
