@@ -1,0 +1,94 @@
+"""The victims on the RBF graph engine (mir_fast.semi_supervised, flip_impact),
+beside scikit-learn's dense estimators and a dense batched propagation, in the
+same run (the ratios are what to read on a shared machine)."""
+
+import warnings
+
+import numpy as np
+from sklearn import semi_supervised as reference
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics.pairwise import rbf_kernel
+
+from mir_fast import flip_impact
+from mir_fast.datasets import clustered_pixels, labelled_split
+from mir_fast.semi_supervised import LabelPropagation, LabelSpreading
+
+ROWS = {"2k": 2000, "6k": 6000}
+GAMMA = 1.18  # gamma='auto' of clustered_pixels at 784 features (see compare.py)
+ESTIMATORS = {"propagation": (LabelPropagation, reference.LabelPropagation, {"max_iter": 5}),
+              "spreading": (LabelSpreading, reference.LabelSpreading,
+                            {"alpha": 0.2, "max_iter": 30})}
+
+
+def _problem(rows, fraction):
+    X = clustered_pixels(ROWS[rows], 784, random_state=0)
+    labels = (np.arange(len(X)) * 7919) % 2  # two classes, spread over the clusters
+    return X, labelled_split(labels, fraction, 2020)
+
+
+def _dense_batched_flips(X, split, gamma, max_iter=5):
+    """Every single flip by a dense batched label propagation (numpy; the kernel from
+    scikit-learn's rbf_kernel, one GEMM per iteration): the baseline flip_impact
+    replaces."""
+    W = rbf_kernel(X, X, gamma=gamma)
+    W /= W.sum(axis=1, keepdims=True)
+    labelled = np.flatnonzero(split != -1)
+    unlabelled = split == -1
+    F = np.zeros((len(X), 2 * (len(labelled) + 1)))
+    vectors = np.repeat(split[None, :], len(labelled) + 1, axis=0)
+    vectors[np.arange(1, len(labelled) + 1), labelled] = 1 - split[labelled]
+    one_hot = np.stack([vectors == 0, vectors == 1], axis=2).astype(float)  # v, n, 2
+    F = one_hot.transpose(1, 0, 2).reshape(len(X), -1).copy()
+    clamp = F.copy()
+    for _ in range(max_iter):
+        F = W @ F
+        blocks = F.reshape(len(X), -1, 2)
+        blocks /= np.where(blocks.sum(axis=2, keepdims=True) == 0, 1,
+                           blocks.sum(axis=2, keepdims=True))
+        F[~unlabelled] = clamp[~unlabelled]
+    return F
+
+
+class Victims:
+    """Fits of both victims: mir_fast's engine against scikit-learn's dense graph."""
+
+    params = (list(ROWS), ["propagation", "spreading"])
+    param_names = ["rows", "victim"]
+    timeout = 600
+
+    def setup(self, rows, victim):
+        self.X, self.y = _problem(rows, 0.05)
+        ours, theirs, settings = ESTIMATORS[victim]
+        self.ours = ours(gamma=GAMMA, **settings)
+        self.theirs = theirs(gamma=GAMMA, **settings)
+        warnings.simplefilter("ignore", ConvergenceWarning)
+
+    def time_mir_fast(self, rows, victim):
+        self.ours.fit(self.X, self.y)
+
+    def time_scikit_learn(self, rows, victim):
+        self.theirs.fit(self.X, self.y)
+
+    def peakmem_mir_fast(self, rows, victim):
+        self.ours.fit(self.X, self.y)
+
+    def peakmem_scikit_learn(self, rows, victim):
+        self.theirs.fit(self.X, self.y)
+
+
+class FlipImpact:
+    """flip_impact (every single flip, label propagation, max_iter 5) against the dense
+    batched propagation of all the flipped label vectors."""
+
+    params = (list(ROWS),)
+    param_names = ["rows"]
+    timeout = 600
+
+    def setup(self, rows):
+        self.X, self.y = _problem(rows, 0.05)
+
+    def time_flip_impact(self, rows):
+        flip_impact(self.X, self.y, gamma=GAMMA, max_iter=5)
+
+    def time_dense_batched(self, rows):
+        _dense_batched_flips(self.X, self.y, GAMMA)
