@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from mir_fast import datasets, victims
-from mir_fast.experiments import QUESTIONS, register_question, reproduce
+from mir_fast.experiments import QUESTIONS, reproduce
 from mir_fast.experiments import questions
 
 
