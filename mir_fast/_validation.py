@@ -9,6 +9,11 @@ import scipy.sparse as sp
 _FINITE_CHECK_ROWS = 4096
 
 
+class NonNumericError(ValueError, TypeError):
+    """X holds values that are not numbers: a ValueError like every input error here,
+    and a TypeError as numpy and scikit-learn raise for it."""
+
+
 def check_gamma(gamma):
     """Return gamma as a float; it must be a finite positive real number."""
     if isinstance(gamma, bool) or not isinstance(gamma, numbers.Real):
@@ -73,6 +78,8 @@ def _float_dtype(dtype, what):
         return dtype
     if dtype.kind in "biuf":
         return np.float64
+    if dtype.kind == "c":
+        raise ValueError(f"{what} must be numeric: Complex data not supported (dtype {dtype})")
     raise ValueError(f"{what} must be numeric, got dtype {dtype}")
 
 
@@ -117,8 +124,9 @@ def check_features(X):
     if array.dtype == object:
         try:
             array = array.astype(np.float64)
-        except (TypeError, ValueError):
-            raise ValueError("X must be numeric; it holds non-numeric values") from None
+        except (TypeError, ValueError) as exc:
+            raise NonNumericError(f"X must be numeric; it holds non-numeric values ({exc})") \
+                from None
     dtype = _float_dtype(array.dtype, "X")
     array = np.ascontiguousarray(array, dtype=dtype)
     _check_shape(array.shape)
@@ -189,10 +197,13 @@ def check_squared_norms(max_sq_norm):
 
 
 def _check_shape(shape):
+    # scikit-learn's wording after ours, so that tools that look for it find it
     if shape[0] == 0:
-        raise ValueError("X has no rows")
+        raise ValueError(f"X has no rows: 0 sample(s) (shape={shape}) while a minimum of 1 is "
+                         "required.")
     if shape[1] == 0:
-        raise ValueError("X has no features (0 columns)")
+        raise ValueError(f"X has no features: 0 feature(s) (shape={shape}) while a minimum of "
+                         "1 is required.")
 
 
 def unlabelled_mask(y, n_samples):

@@ -258,3 +258,8 @@ class MajorInfluenceRange(BaseEstimator):
         self.gamma_ = result.gamma
         self.n_features_in_ = X.shape[1] if hasattr(X, "shape") else np.asarray(X).shape[1]
         return self
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

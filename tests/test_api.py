@@ -8,9 +8,11 @@ import pytest
 import scipy.sparse as sp
 from oracle import oracle_mir
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 import mir_fast
 from mir_fast import MajorInfluenceRange, major_influence_range
+from mir_fast.datasets import digits17
 
 
 @pytest.fixture
@@ -194,3 +196,22 @@ def test_folding_in_chunks_gives_the_same_bits(sparse_input, dtype):
     chunked = major_influence_range(X, y, gamma=gamma, progress=True)
     for name in ("dominant", "share", "distance", "scores"):
         np.testing.assert_array_equal(getattr(chunked, name), getattr(whole, name))
+
+
+@parametrize_with_checks([MajorInfluenceRange(gamma=1.0)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    """Every check of scikit-learn's passes (pickling, read-only memmaps,
+    n_features_in_, sparse input, fully labelled y among them).  The array API check
+    does not apply: MIR computes with NumPy and its compiled kernels only, as the
+    tags say (scikit-learn would skip it)."""
+    if getattr(check, "func", check).__name__ == "check_array_api_input":
+        assert not estimator.__sklearn_tags__().array_api_support
+        return
+    check(estimator)
+
+
+def test_fully_labelled_y_gives_mir_zero_everywhere():
+    X, y, _, _ = digits17(test_size=0)
+    fitted = MajorInfluenceRange(gamma=3.0).fit(X, y)
+    assert len(fitted.unlabelled_) == 0
+    assert fitted.scores_.shape == (len(y),) and not fitted.scores_.any()
