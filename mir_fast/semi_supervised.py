@@ -107,7 +107,7 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
         distributions, self.n_iter_ = self._iterate(operator, Y, unlabelled)
         self.label_distributions_ = _normalised(distributions)
         self.transduction_ = classes[np.argmax(self.label_distributions_, axis=1)]
-        self.graph_ = operator.describe()
+        self.graph_ = {**operator.describe(), "stop_certified": self._uncertain_stops == 0}
         return self
 
     def _iterate(self, operator, Y, unlabelled):
@@ -121,8 +121,12 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
         F = Y
         previous = np.zeros_like(Y)
         bar = progress_bar(self.verbose, self.max_iter, type(self).__name__)
+        self._uncertain_stops = 0
         for n_iter in range(self.max_iter):
-            if np.abs(F - previous).sum() < self.tol:
+            change = np.abs(F - previous).sum()
+            if abs(change - self.tol) <= _stop_test_error(F, previous, n_iter):
+                self._uncertain_stops += 1
+            if change < self.tol:
                 break
             previous = F
             product = operator.apply(F, floor)
@@ -192,8 +196,10 @@ class LabelPropagation(_RBFLabelPropagation):
         As scikit-learn's.
     graph_ : dict
         How the graph was used: ``mode``, measured ``density``, ``stored_entries``,
-        ``products``, and ``recomputed_rows`` (sparse row products the certificate
-        recomputed from their full rows).
+        ``products``, ``recomputed_rows`` (sparse row products the certificate
+        recomputed from their full rows), and ``stop_certified``: False when some
+        stopping test ``sum |F_t - F_{t-1}| < tol`` was within its error bound of ``tol``,
+        so that scikit-learn's own rounding could end the fit one iteration apart.
     """
 
     _variant = "propagation"
@@ -226,6 +232,15 @@ class LabelSpreading(_RBFLabelPropagation):
         super().__init__(kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha,
                          max_iter=max_iter, tol=tol, n_jobs=n_jobs, graph=graph,
                          memory_budget=memory_budget, verbose=verbose)
+
+
+def _stop_test_error(F, previous, products):
+    """A bound on how far ``sum |F - previous|`` may lie from scikit-learn's value: each
+    row of both is within ``2^-43 t`` of its row sum of the exact iteration (the
+    certificate, ``_core/graph.py``), and each side's dense rounding within ``n 2^-53``."""
+    n = F.shape[0]
+    per_row = 2.0**-43 * max(products, 1) + 2.0 * n * 2.0**-53
+    return per_row * (F.sum() + previous.sum())
 
 
 def _unlabelled(y):

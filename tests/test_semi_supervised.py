@@ -177,3 +177,20 @@ def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         check(estimator)
+
+
+def test_a_stopping_test_too_close_to_tol_is_reported():
+    """With tol equal to the change before the second update, the stopping test sits on
+    its own rounding: the fit must say its n_iter_ is not certified (and is certified
+    with tol well away from it)."""
+    X, y, gamma = _data("digits 1 vs 7")
+    split = labelled_split(y, 0.15, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        first = reference.LabelPropagation(gamma=gamma, max_iter=1, tol=0).fit(X, split)
+        second = reference.LabelPropagation(gamma=gamma, max_iter=2, tol=0).fit(X, split)
+    change = np.abs(second.label_distributions_ - first.label_distributions_).sum()
+    on_the_edge = ours.LabelPropagation(gamma=gamma, max_iter=50, tol=change).fit(X, split)
+    assert on_the_edge.graph_["stop_certified"] is False
+    clear = ours.LabelPropagation(gamma=gamma, max_iter=50, tol=2 * change).fit(X, split)
+    assert clear.graph_["stop_certified"] is True
