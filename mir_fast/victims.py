@@ -137,9 +137,6 @@ def victim_kind(variant):
     return VICTIMS[variant]
 
 
-#: Default settings of the two victims of the paper (the registry holds them).
-VICTIM_SETTINGS = {name: victim.settings for name, victim in VICTIMS.items()}
-VARIANTS = tuple(VICTIMS)
 
 _BATCH_BYTES = 256 * 2**20
 
@@ -281,7 +278,6 @@ class BatchedVictim:
 
     def _propagate(self, Y, classes):
         n_vectors, n = Y.shape
-        n_classes = len(classes)
         unlabelled = Y[0] == -1
         one_hot = (Y[:, :, np.newaxis] == classes).astype(np.float64)  # (v, n, c)
         F = np.ascontiguousarray(one_hot.transpose(1, 0, 2))  # (n, v, c)

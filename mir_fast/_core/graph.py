@@ -100,14 +100,19 @@ class RBFGraph:
 
     def sq_distances(self, rows):
         """Squared distances from the inputs ``rows`` (indices) to every input."""
-        if self.is_sparse:
-            dots = (self.rows[rows] @ self.columns_t).toarray()
-        else:
-            dots = self.rows[rows] @ self.rows.T
-        D = self.sq_norms[rows, None] + self.sq_norms[None, :] - 2.0 * dots
-        np.maximum(D, 0.0, out=D)
+        D = self.sq_distances_from(self.rows[rows], self.sq_norms[rows])
         D[np.arange(len(rows)), rows] = 0.0
         return D
+
+    def sq_distances_from(self, points, sq_norms):
+        """Squared distances from ``points`` (prepared as the graph's rows: float64,
+        centred when dense) with squared norms ``sq_norms`` to every input."""
+        if self.is_sparse:
+            dots = (points @ self.columns_t).toarray()
+        else:
+            dots = points @ self.rows.T
+        D = sq_norms[:, None] + self.sq_norms[None, :] - 2.0 * dots
+        return np.maximum(D, 0.0, out=D)
 
     def affinity(self, rows, diagonal=1.0):
         """``W[rows]``: the affinities of ``rows`` to every input (``W_ii = diagonal``)."""
@@ -127,18 +132,11 @@ class RBFGraph:
         progress bar named ``desc`` when the graph is verbose)."""
         blocks = self.blocks() if blocks is None else blocks
         bar = progress_bar(self.verbose and desc, len(blocks), desc)
-        with single_threaded_blas():
-            if self.n_threads == 1 or len(blocks) == 1:
-                results = []
-                for rows in blocks:
-                    results.append(function(rows))
-                    bar.update(1)
-            else:
-                with ThreadPoolExecutor(self.n_threads) as pool:
-                    results = []
-                    for result in pool.map(function, blocks):
-                        results.append(result)
-                        bar.update(1)
+        results = []
+        with single_threaded_blas(), ThreadPoolExecutor(self.n_threads) as pool:
+            for result in pool.map(function, blocks):
+                results.append(result)
+                bar.update(1)
         bar.close()
         return results
 
@@ -170,8 +168,9 @@ class RBFGraph:
             if column_scale is not None:
                 W *= column_scale[None, :]
             kept = self._kept_mask(rows, W)
-            dropped = np.where(kept, 0.0, W).sum(axis=1)  # summed, never a difference
-            return sp.csr_matrix(np.where(kept, W, 0.0)), degrees, dropped
+            dropped = np.sum(W, axis=1, where=~kept)  # summed, never a difference
+            W[~kept] = 0.0
+            return sp.csr_matrix(W), degrees, dropped
 
         parts = self.map_blocks(keep, desc="sparse graph")
         kept = sp.vstack([p[0] for p in parts], format="csr")
@@ -233,31 +232,24 @@ class CrossAffinity:
         self.graph = graph
 
     def weighted_sums(self, X_new, F):
+        """``sum_j exp(-gamma (d_ij - min_j d_ij)) F_j`` for every new input ``i``."""
         graph = self.graph
         if graph.is_sparse:
-            rows = sp.csr_matrix(X_new, dtype=np.float64)
-            sq = np.asarray(rows.multiply(rows).sum(axis=1)).ravel()
+            points = sp.csr_matrix(X_new, dtype=np.float64)
+            sq = np.asarray(points.multiply(points).sum(axis=1)).ravel()
         else:
-            rows = np.asarray(X_new, dtype=np.float64) - graph.mean
-            sq = np.einsum("ij,ij->i", rows, rows)
-        step = graph.block_rows
+            points = np.asarray(X_new, dtype=np.float64) - graph.mean
+            sq = np.einsum("ij,ij->i", points, points)
 
-        def block(start):
-            part = rows[start : start + step]
-            dots = (part @ graph.columns_t).toarray() if graph.is_sparse else part @ graph.rows.T
-            D = sq[start : start + step, None] + graph.sq_norms[None, :] - 2.0 * dots
-            np.maximum(D, 0.0, out=D)
+        def block(rows):
+            D = graph.sq_distances_from(points[rows], sq[rows])
             D -= D.min(axis=1, keepdims=True)
             D *= -graph.gamma
             np.exp(D, out=D)
             return D @ F
 
-        starts = list(range(0, rows.shape[0], step))
-        with single_threaded_blas():
-            if graph.n_threads == 1 or len(starts) == 1:
-                parts = [block(s) for s in starts]
-            else:
-                with ThreadPoolExecutor(graph.n_threads) as pool:
-                    parts = list(pool.map(block, starts))
-        return np.concatenate(parts)
+        n_new = points.shape[0]
+        blocks = [np.arange(s, min(s + graph.block_rows, n_new))
+                  for s in range(0, n_new, graph.block_rows)]
+        return np.concatenate(graph.map_blocks(block, blocks))
 

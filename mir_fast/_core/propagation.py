@@ -65,9 +65,8 @@ class GraphOperator:
         sums the certificate compares the error bound with (spreading adds
         ``(1 - alpha) Y`` after the product, scaled here by ``1 / alpha``)."""
         self.products += 1
-        right = F if self.column_scale is None else F * self.column_scale[:, None]
         if self.mode == "streaming":
-            return self.graph.streamed_product(right, self.diagonal) * self.left[:, None]
+            return self.graph.streamed_product(self._scaled(F), self.diagonal) * self.left[:, None]
         # the kept entries hold the column scale already (see graph.sparse_form)
         product = (self.kept @ F) * self.left[:, None]
         bound = self.dropped * self.left * F.max(initial=0.0)
@@ -75,9 +74,13 @@ class GraphOperator:
         unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)
         if len(unsure):
             self.recomputed_rows += len(unsure)
-            exact = self.graph.streamed_product(right, self.diagonal, rows=unsure)
+            exact = self.graph.streamed_product(self._scaled(F), self.diagonal, rows=unsure)
             product[unsure] = exact * self.left[unsure, None]
         return product
+
+    def _scaled(self, F):
+        """F with spreading's column scale applied (the full affinity rows need it)."""
+        return F if self.column_scale is None else F * self.column_scale[:, None]
 
     def describe(self):
         """What the operator did, for the estimators' ``graph_`` attribute."""
