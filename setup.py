@@ -94,7 +94,7 @@ def kernel_extension(name):
     )
 
 
-EXTENSIONS = [kernel_extension(name) for name in ("_dense", "_sparse", "_exact", "_openmp")]
+EXTENSIONS = [kernel_extension(name) for name in ("_dense", "_sparse", "_exact", "_graph", "_openmp")]
 
 setup(
     ext_modules=cythonize(

@@ -47,11 +47,13 @@ product that normalisation scales back up, and those are exactly the rows the
 certificate sends to ``exact_rows``.
 """
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
 
+from .. import _graph
 from .._threads import single_threaded_blas
 
 #: Bytes of affinities one thread holds at a time (a block of rows x all columns).
@@ -63,8 +65,8 @@ DROP_RATIO = 2.0**-60
 CERTIFY_RATIO = 2.0**-44
 #: Bytes per kept entry of the sparse form (a float64 value and an int32 index).
 BYTES_PER_ENTRY = 12
-#: Row blocks measured to estimate the sparse form's density.
-DENSITY_SAMPLE_BLOCKS = 4
+#: Products skip the columns facing zero rows of F when at most this share is left.
+SPARSE_COLUMNS = 0.5
 
 
 class RBFGraph:
@@ -98,29 +100,45 @@ class RBFGraph:
 
     # -- affinities ---------------------------------------------------------------------
 
-    def sq_distances(self, rows):
-        """Squared distances from the inputs ``rows`` (indices) to every input."""
-        D = self.sq_distances_from(self.rows[rows], self.sq_norms[rows])
-        D[np.arange(len(rows)), rows] = 0.0
+    def sq_distances(self, rows, columns=None):
+        """Squared distances from the inputs ``rows`` (indices) to every input, or to
+        the inputs ``columns`` (ascending indices) only."""
+        D = self.sq_distances_from(self.rows[rows], self.sq_norms[rows], columns)
+        at, own = self._diagonal_positions(rows, columns)
+        D[at, own] = 0.0
         return D
 
-    def sq_distances_from(self, points, sq_norms):
+    def sq_distances_from(self, points, sq_norms, columns=None):
         """Squared distances from ``points`` (prepared as the graph's rows: float64,
-        centred when dense) with squared norms ``sq_norms`` to every input."""
+        centred when dense) with squared norms ``sq_norms`` to every input (or to
+        the inputs ``columns``)."""
+        norms = self.sq_norms if columns is None else self.sq_norms[columns]
         if self.is_sparse:
-            dots = (points @ self.columns_t).toarray()
+            others = self.columns_t if columns is None else self.rows[columns].T
+            dots = (points @ others).toarray()
         else:
-            dots = points @ self.rows.T
-        D = sq_norms[:, None] + self.sq_norms[None, :] - 2.0 * dots
+            dots = points @ (self.rows if columns is None else self.rows[columns]).T
+        D = sq_norms[:, None] + norms[None, :] - 2.0 * dots
         return np.maximum(D, 0.0, out=D)
 
-    def affinity(self, rows, diagonal=1.0):
-        """``W[rows]``: the affinities of ``rows`` to every input (``W_ii = diagonal``)."""
-        W = self.sq_distances(rows)
+    def affinity(self, rows, diagonal=1.0, columns=None):
+        """``W[rows]`` (or ``W[rows][:, columns]``, ``columns`` ascending): the
+        affinities of ``rows`` to every input, ``W_ii = diagonal``."""
+        W = self.sq_distances(rows, columns)
         W *= -self.gamma
         np.exp(W, out=W)
-        W[np.arange(len(rows)), rows] = diagonal
+        at, own = self._diagonal_positions(rows, columns)
+        W[at, own] = diagonal
         return W
+
+    @staticmethod
+    def _diagonal_positions(rows, columns):
+        """(row positions, column positions) of the entries ``(i, i)`` of a block."""
+        if columns is None:
+            return np.arange(len(rows)), rows
+        where = np.minimum(np.searchsorted(columns, rows), max(len(columns) - 1, 0))
+        hit = np.flatnonzero(columns[where] == rows) if len(columns) else where[:0]
+        return hit, where[hit]
 
     def blocks(self):
         """Index arrays of consecutive row blocks covering every input."""
@@ -142,52 +160,43 @@ class RBFGraph:
 
     # -- the sparse form --------------------------------------------------------------
 
-    def kept_density(self, diagonal):
-        """Share of entries the sparse form keeps, measured on a few row blocks."""
-        blocks = self.blocks()
-        chosen = [blocks[i] for i in np.unique(np.linspace(0, len(blocks) - 1,
-                                                           DENSITY_SAMPLE_BLOCKS).astype(int))]
-
-        def count(rows):
-            return int(self._kept_mask(rows, self.affinity(rows, diagonal)).sum()), len(rows) * self.n
-
-        counts = self.map_blocks(count, chosen)
-        return sum(c for c, _ in counts) / max(sum(s for _, s in counts), 1)
-
-    def sparse_form(self, diagonal, column_scale=None):
-        """(kept entries as CSR, degrees, dropped mass per row) in one pass.
+    def sparse_form(self, diagonal, column_scale=None, max_entries=None):
+        """(kept entries as CSR, degrees, dropped mass per row) in one pass, or None
+        as soon as more than ``max_entries`` entries are kept.
 
         With ``column_scale`` the entries are ``W_ij * column_scale[j]`` (the
         degrees stay those of W): the sparse form, its threshold and its dropped
         mass are then those of the matrix actually multiplied.
         """
+        stored, lock = [0], threading.Lock()
 
         def keep(rows):
-            W = self.affinity(rows, diagonal)
-            degrees = W.sum(axis=1)
-            if column_scale is not None:
-                W *= column_scale[None, :]
-            kept = self._kept_mask(rows, W)
-            dropped = np.sum(W, axis=1, where=~kept)  # summed, never a difference
-            W[~kept] = 0.0
-            return sp.csr_matrix(W), degrees, dropped
+            if max_entries is not None and stored[0] > max_entries:
+                return None
+            part = self._keep(rows, diagonal, column_scale)
+            with lock:
+                stored[0] += int(part[0][-1])
+            return part
 
         parts = self.map_blocks(keep, desc="sparse graph")
-        kept = sp.vstack([p[0] for p in parts], format="csr")
-        return (kept, np.concatenate([p[1] for p in parts]),
-                np.concatenate([p[2] for p in parts]))
+        if max_entries is not None and stored[0] > max_entries:
+            return None
+        offsets = np.cumsum([0] + [p[0][-1] for p in parts])
+        indptr = np.concatenate([[0]] + [p[0][1:] + o for p, o in zip(parts, offsets)])
+        kept = sp.csr_matrix((np.concatenate([p[2] for p in parts]),
+                              np.concatenate([p[1] for p in parts]), indptr),
+                             shape=(self.n, self.n))
+        return (kept, np.concatenate([p[3] for p in parts]),
+                np.concatenate([p[4] for p in parts]))
 
-    def _kept_mask(self, rows, W):
-        """Entries of the sparse form: at least ``DROP_RATIO`` times the row's largest
-        off-diagonal affinity, and the diagonal (which the off-diagonal maximum
-        ignores: ``W_ii = 1`` would otherwise drown every neighbour at a large gamma)."""
-        diagonal = np.arange(len(rows)), rows
-        own = W[diagonal].copy()
-        W[diagonal] = 0.0
-        kept = W >= DROP_RATIO * W.max(axis=1, keepdims=True)
-        W[diagonal] = own
-        kept[diagonal] = True
-        return kept
+    def _keep(self, rows, diagonal, column_scale=None):
+        """The sparse form of the block ``rows`` (``_graph.extract_kept``): the
+        diagonal and the non-zero entries of at least ``DROP_RATIO`` times the row's
+        largest off-diagonal one; CSR parts, degrees and dropped mass."""
+        scaled = column_scale is not None
+        scale = np.ascontiguousarray(column_scale if scaled else np.empty(0), dtype=np.float64)
+        return _graph.extract_kept(self.affinity(rows, diagonal), rows.astype(np.int64),
+                                   scale, scaled, DROP_RATIO, 1)
 
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed."""
@@ -197,10 +206,17 @@ class RBFGraph:
     # -- products -----------------------------------------------------------------------
 
     def streamed_product(self, F, diagonal, rows=None):
-        """``W[rows] @ F`` (every row by default), the affinity recomputed."""
+        """``W[rows] @ F`` (every row by default), the affinity recomputed; only the
+        columns of W facing a non-zero row of F are formed (the others add exact
+        zeros)."""
         blocks = self.blocks() if rows is None else [
             rows[s : s + self.block_rows] for s in range(0, len(rows), self.block_rows)]
-        parts = self.map_blocks(lambda r: self.affinity(r, diagonal) @ F, blocks,
+        columns = np.flatnonzero(F.any(axis=1))
+        if len(columns) > SPARSE_COLUMNS * self.n:
+            columns, facing = None, F
+        else:
+            facing = F[columns]
+        parts = self.map_blocks(lambda r: self.affinity(r, diagonal, columns) @ facing, blocks,
                                 desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
 

@@ -3,13 +3,14 @@
 ``GraphOperator(graph, variant)`` is ``P = D^-1 W`` (``"propagation"``) or
 ``S = D0^-1/2 W0 D0^-1/2`` (``"spreading"``) of an :class:`~mir_fast._core.graph.RBFGraph`
 (see that module for the definitions, the two ways to multiply and the bound).
-It picks the sparse form when its measured density fits ``memory_budget`` and
-streams otherwise, and every sparse product is certified row by row: a row whose
+It builds the sparse form and streams instead when the form outgrows
+``memory_budget`` while it is built, and every sparse product is certified row by row: a row whose
 dropped mass could matter is recomputed from its full affinity row.
 """
 
 import numpy as np
 
+from .. import _graph
 from .graph import BYTES_PER_ENTRY, CERTIFY_RATIO
 
 #: Default bytes the sparse form may take.
@@ -25,7 +26,7 @@ class GraphOperator:
     mode : {"sparse", "streaming"}
         How products are computed.
     density : float or None
-        Measured share of entries the sparse form keeps (None when not measured).
+        Share of entries the sparse form keeps (None when it streams).
     recomputed_rows : int
         Row products of the sparse form that the certificate sent to the exact
         computation, over all products so far.
@@ -38,24 +39,25 @@ class GraphOperator:
         self.graph = graph
         self.variant = variant
         self.diagonal = 1.0 if variant == "propagation" else 0.0
-        self.density = None
-        if mode == "auto":
-            self.density = graph.kept_density(self.diagonal)
-            fits = self.density * graph.n**2 * BYTES_PER_ENTRY <= memory_budget
-            mode = "sparse" if fits else "streaming"
-        self.mode = mode
-        self.kept = self.dropped = None
-        if variant == "propagation":  # P = D^-1 W
-            if mode == "sparse":
-                self.kept, degrees, self.dropped = graph.sparse_form(self.diagonal)
-            else:
-                degrees = graph.degrees(self.diagonal)
-            self.left, self.column_scale = 1.0 / degrees, None
-        else:  # S = D0^-1/2 W0 D0^-1/2, an isolated input's degree taken as 1
+        budget = None if mode == "sparse" else memory_budget // BYTES_PER_ENTRY
+        self.kept = self.dropped = self.density = None
+        scale = None
+        if variant == "spreading":  # S = D0^-1/2 W0 D0^-1/2, an isolated input's degree 1
             degrees = graph.degrees(self.diagonal)
             scale = 1.0 / np.sqrt(np.where(degrees == 0, 1.0, degrees))
-            if mode == "sparse":
-                self.kept, _, self.dropped = graph.sparse_form(self.diagonal, scale)
+        if mode != "streaming":  # the sparse form, abandoned once it outgrows the budget
+            form = graph.sparse_form(self.diagonal, scale, max_entries=budget)
+            if form is not None:
+                self.kept, sparse_degrees, self.dropped = form
+                self.density = self.kept.nnz / max(graph.n, 1) ** 2
+                if variant == "propagation":
+                    degrees = sparse_degrees
+        self.mode = "streaming" if self.kept is None else "sparse"
+        if variant == "propagation":  # P = D^-1 W
+            if self.kept is None:
+                degrees = graph.degrees(self.diagonal)
+            self.left, self.column_scale = 1.0 / degrees, None
+        else:
             self.left = self.column_scale = scale
         self.recomputed_rows = 0
         self.products = 0
@@ -68,9 +70,10 @@ class GraphOperator:
         if self.mode == "streaming":
             return self.graph.streamed_product(self._scaled(F), self.diagonal) * self.left[:, None]
         # the kept entries hold the column scale already (see graph.sparse_form)
-        product = (self.kept @ F) * self.left[:, None]
+        product, scale = sparse_product(self.kept, F, self.left, self.graph.n_threads)
         bound = self.dropped * self.left * F.max(initial=0.0)
-        scale = product.sum(axis=1) if floor is None else product.sum(axis=1) + floor
+        if floor is not None:
+            scale += floor
         unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)
         if len(unsure):
             self.recomputed_rows += len(unsure)
@@ -87,3 +90,13 @@ class GraphOperator:
         return {"mode": self.mode, "density": self.density,
                 "stored_entries": None if self.kept is None else int(self.kept.nnz),
                 "products": self.products, "recomputed_rows": self.recomputed_rows}
+
+
+def sparse_product(K, F, left, n_threads):
+    """``(diag(left) K F, its row sums)`` for CSR ``K`` (compiled, rows in parallel)."""
+    F = np.ascontiguousarray(F, dtype=np.float64)
+    out = np.empty((K.shape[0], F.shape[1]))
+    row_sums = np.empty(K.shape[0])
+    _graph.sparse_product(K.data, K.indices, K.indptr, F, np.ascontiguousarray(left),
+                          out, row_sums, n_threads)
+    return out, row_sums

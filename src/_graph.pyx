@@ -1,0 +1,127 @@
+"""The RBF graph engine's compiled passes: the sparse form's product and its
+extraction from blocks of affinity rows.
+
+``sparse_product``: ``out[i] = left[i] * sum_p data[p] F[indices[p]]`` over the
+CSR row ``i`` of the sparse form, with the row sums of ``out`` (the certificate's
+scale).  Each row is summed in storage order, as scipy's CSR product does, so the
+result does not depend on the thread count; rows are split in fixed chunks.
+
+``extract_kept``: one pass over a block of affinity rows (``W[rows]``, n columns,
+the diagonal already set) that keeps the diagonal and every entry of at least
+``ratio`` times the row's largest off-diagonal entry (exact zeros are never
+kept: they add nothing to a product or to the dropped mass), and returns, per row, the
+degree (the sum of every entry, in column order), the kept entries (times the
+optional column scale) and the dropped mass (the sum of the scaled entries not
+kept).  The module ``mir_fast._core.graph`` documents the bound these feed.
+"""
+
+import numpy as np
+
+from cython.parallel cimport prange
+from libc.stdint cimport int64_t
+
+from _fused cimport index_t
+
+#: Rows per chunk of the parallel loops (fixed: results do not depend on threads).
+DEF CHUNK = 64
+
+
+def sparse_product(const double[::1] data, const index_t[::1] indices,
+                   const index_t[::1] indptr, const double[:, ::1] F,
+                   const double[::1] left, double[:, ::1] out, double[::1] row_sums,
+                   int n_threads):
+    """``out = diag(left) K F`` for the CSR matrix K, and ``row_sums = out.sum(1)``."""
+    cdef int64_t n = out.shape[0], k = F.shape[1]
+    cdef int64_t i, p, c, j
+    cdef double v, s
+    cdef double *o
+    cdef const double *f
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            o = &out[i, 0]
+            for c in range(k):
+                o[c] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                v = data[p]
+                f = &F[indices[p], 0]
+                for c in range(k):
+                    o[c] += v * f[c]
+            s = 0.0
+            v = left[i]
+            for c in range(k):
+                o[c] = o[c] * v
+                s = s + o[c]
+            row_sums[i] = s
+
+
+def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] column_scale,
+                 bint scaled, double ratio, int n_threads):
+    """Kept entries of a block of affinity rows (see the module docstring).
+
+    Returns
+    -------
+    indptr : int64 array (len(rows) + 1), indices : int32, data : float64
+        The kept entries as CSR rows (times ``column_scale`` when ``scaled``).
+    degrees, dropped : float64 arrays (len(rows))
+    """
+    cdef int64_t m = W.shape[0], n = W.shape[1]
+    cdef int64_t r, j, own, count, q
+    cdef double top, w, threshold, deg, lost
+    cdef double *row
+    counts_np = np.zeros(m, dtype=np.int64)
+    degrees_np = np.empty(m)
+    dropped_np = np.empty(m)
+    cdef int64_t[::1] counts = counts_np
+    cdef double[::1] degrees = degrees_np, dropped = dropped_np
+    thresholds_np = np.empty(m)
+    cdef double[::1] thresholds = thresholds_np
+    if m == 0:
+        return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
+                degrees_np, dropped_np)
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            row = &W[r, 0]
+            own = rows[r]
+            deg = 0.0
+            top = 0.0
+            for j in range(n):
+                w = row[j]
+                deg = deg + w
+                if scaled:
+                    w = w * column_scale[j]
+                    row[j] = w
+                if j != own and w > top:
+                    top = w
+            degrees[r] = deg
+            threshold = ratio * top
+            thresholds[r] = threshold
+            count = 0
+            lost = 0.0
+            for j in range(n):
+                if j == own or (row[j] >= threshold and row[j] > 0.0):
+                    count = count + 1
+                else:
+                    lost = lost + row[j]
+            counts[r] = count
+            dropped[r] = lost
+    indptr_np = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts_np, out=indptr_np[1:])
+    indices_np = np.empty(indptr_np[m], dtype=np.int32)
+    data_np = np.empty(indptr_np[m])
+    cdef int64_t[::1] indptr = indptr_np
+    cdef int[::1] indices = indices_np
+    cdef double[::1] data = data_np
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            row = &W[r, 0]
+            own = rows[r]
+            threshold = thresholds[r]
+            q = indptr[r]
+            for j in range(n):
+                if j == own or (row[j] >= threshold and row[j] > 0.0):
+                    indices[q] = <int>j
+                    data[q] = row[j]
+                    q = q + 1
+    return indptr_np, indices_np, data_np, degrees_np, dropped_np

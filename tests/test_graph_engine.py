@@ -1,0 +1,87 @@
+"""The graph engine's compiled passes against plain numpy/scipy from the definitions:
+the sparse form's extraction (kept set, degrees, dropped mass), its product, and
+products restricted to the columns facing non-zero label rows."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from mir_fast._core.graph import DROP_RATIO, RBFGraph
+from mir_fast._core.propagation import sparse_product
+from mir_fast.datasets import clustered_pixels
+
+
+def _affinity(X, gamma, diagonal):
+    X = (X.toarray() if sp.issparse(X) else np.asarray(X)).astype(np.float64)
+    D = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    W = np.exp(-gamma * D)
+    np.fill_diagonal(W, diagonal)
+    return W
+
+
+def _sparse_form_oracle(W, scale):
+    n = len(W)
+    degrees = W.sum(axis=1)
+    M = W * scale[None, :] if scale is not None else W.copy()
+    off = M.copy()
+    np.fill_diagonal(off, 0.0)
+    keep = (off >= DROP_RATIO * off.max(axis=1, keepdims=True)) & (off > 0)
+    keep[np.arange(n), np.arange(n)] = True
+    dropped = np.where(keep, 0.0, M).sum(axis=1)
+    return np.where(keep, M, 0.0), keep, degrees, dropped
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_form_matches_the_definition(sparse, scaled, threads, dtype):
+    X = clustered_pixels(300, 20, random_state=3).astype(dtype)
+    gamma = 40.0  # most entries far below 2^-60 of their row's largest
+    X = sp.csr_matrix(X) if sparse else X
+    graph = RBFGraph(X, gamma, n_threads=threads)
+    graph.block_rows = 37  # several blocks with a ragged end
+    rng = np.random.default_rng(0)
+    scale = rng.uniform(0.5, 2.0, 300) if scaled else None
+    diagonal = 0.0 if scaled else 1.0
+    kept, degrees, dropped = graph.sparse_form(diagonal, scale)
+    values, keep, want_degrees, want_dropped = _sparse_form_oracle(
+        _affinity(X, gamma, diagonal), scale)
+    assert 0.001 < keep.mean() < 0.5  # the test data really drop entries
+    got = kept.toarray()
+    assert np.array_equal(got != 0, keep & (values != 0))
+    np.testing.assert_allclose(got, values, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(degrees, want_degrees, rtol=1e-12)
+    np.testing.assert_allclose(dropped, want_dropped, rtol=1e-10, atol=1e-300)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_sparse_product_matches_scipy_and_every_thread_count(threads):
+    rng = np.random.default_rng(1)
+    K = sp.random(500, 500, density=0.03, random_state=2, format="csr")
+    F = rng.random((500, 7))
+    left = rng.uniform(0.1, 3.0, 500)
+    out, sums = sparse_product(K, F, left, threads)
+    want = (K @ F) * left[:, None]
+    np.testing.assert_allclose(out, want, rtol=1e-14, atol=0)
+    np.testing.assert_allclose(sums, want.sum(axis=1), rtol=1e-13)
+    serial, _ = sparse_product(K, F, left, 1)
+    assert np.array_equal(out, serial)  # bit-identical across thread counts
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("diagonal", [0.0, 1.0])
+def test_products_skip_columns_facing_zero_rows_exactly(sparse, diagonal):
+    X = clustered_pixels(200, 15, random_state=5)
+    X = sp.csr_matrix(X) if sparse else X
+    graph = RBFGraph(X, 2.0)
+    F = np.zeros((200, 3))
+    facing = np.array([0, 3, 17, 18, 150, 199])  # a few non-zero rows: the restricted path
+    F[facing] = np.random.default_rng(4).random((len(facing), 3))
+    W = _affinity(X, 2.0, diagonal)
+    rows = np.array([0, 5, 17, 100, 199])
+    np.testing.assert_allclose(graph.streamed_product(F, diagonal), W @ F, rtol=1e-12)
+    np.testing.assert_allclose(graph.streamed_product(F, diagonal, rows=rows), W[rows] @ F,
+                               rtol=1e-12)
+    block = graph.affinity(rows, diagonal, columns=facing)
+    np.testing.assert_allclose(block, W[np.ix_(rows, facing)], rtol=1e-12)
