@@ -112,21 +112,30 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
     y = np.asarray(y)
     unlabelled_mask(y, X.shape[0])  # shape and NaN checks, with their messages
     unlabelled = y == -1 if y.dtype.kind in "biuf" else np.zeros(len(y), dtype=bool)
-    labelled = np.flatnonzero(~unlabelled).astype(np.int64)
-    classes, codes = np.unique(y[labelled], return_inverse=True)
+    classes = np.unique(y[~unlabelled])
     if len(classes) < 2:
         raise ValueError("the labelled inputs of y hold one class only: there is no "
                          "label to flip to")
     if flip_to == "other" and len(classes) != 2:
         raise ValueError(f"flip_to='other' needs exactly two classes, found {len(classes)}; "
                          "use flip_to='next'")
-    targets = (codes + 1) % len(classes)
     if y_true is not None:
         y_true = np.asarray(y_true)
         if y_true.shape != y.shape:
             raise ValueError(f"y_true has shape {y_true.shape}, y has {y.shape}")
     operator = GraphOperator(RBFGraph(X, estimator.gamma, effective_n_threads(n_jobs)),
                              victim, mode=graph, memory_budget=estimator.memory_budget)
+    return impact_on_graph(operator, estimator, y, unlabelled, y_true)
+
+
+def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
+    """:func:`flip_impact` on a graph operator already built (label-independent, so
+    one operator serves every split of the same data): ``estimator`` carries the
+    victim's settings, ``y`` the validated labels (two or more classes), each label
+    flipped to the next class in sorted order (the other one when binary)."""
+    labelled = np.flatnonzero(~unlabelled).astype(np.int64)
+    classes, codes = np.unique(y[labelled], return_inverse=True)
+    targets = (codes + 1) % len(classes)
     outcome = _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets,
                                len(classes))
     clean_codes, flipped_codes, n_iter, clean_n_iter = outcome

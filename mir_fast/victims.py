@@ -3,8 +3,9 @@ the inductive models trained on the labels they infer.
 
 ``label_propagation`` and ``label_spreading`` build scikit-learn estimators with the
 settings of the paper's published configuration and a kernel that is computed once
-per data set and reused across refits.  ``BatchedVictim`` returns, for many label
-vectors at once, the same transductive labels as those estimators' ``transduction_``.
+per data set and reused across refits (the reference the tests compare with).
+``BatchedVictim`` returns, for many label vectors at once, the same transductive
+labels as those estimators' ``transduction_``, on the RBF graph engine.
 
 Why batching is exact.  With a fixed set of labelled inputs both algorithms are
 linear in the one-hot label matrix ``Y`` (n x C).  Label spreading iterates
@@ -40,6 +41,8 @@ class Victim:
 
     name = title = short = colour = None
     settings = {}
+    #: The matrix of ``mir_fast._core.propagation.GraphOperator`` it iterates with.
+    engine_variant = None
 
     def estimator(self, gamma, kernel=None, **settings):
         raise NotImplementedError
@@ -55,11 +58,17 @@ class Victim:
         """``product = graph @ F`` (n x vectors x classes) -> the next ``F``."""
         raise NotImplementedError
 
+    def floor(self, clamp, settings):
+        """Per row, what the step adds to a vector's row sum after the product, in
+        the product's units (None when nothing: the certificate's ``floor``)."""
+        return None
+
 
 class Propagation(Victim):
     """Label propagation: ``F <- D^-1 W F``, rows normalised, labelled rows clamped."""
 
     name, title, short, colour = "propagation", "L. propagation", "LP", "black"
+    engine_variant = "propagation"
     #: The published configuration: max_iter 5 (a truncated propagation, not the
     #: harmonic solution), tol 1e-3.
     settings = {"max_iter": 5, "tol": 1e-3}
@@ -91,6 +100,7 @@ class Spreading(Victim):
     """Label spreading: ``F <- alpha S F + (1 - alpha) Y``, ``S = D^-1/2 W D^-1/2``."""
 
     name, title, short, colour = "spreading", "L. spreading", "LS", "red"
+    engine_variant = "spreading"
     #: scikit-learn's defaults (alpha 0.2, max_iter 30) and tol 1e-3.
     settings = {"alpha": 0.2, "max_iter": 30, "tol": 1e-3}
 
@@ -113,6 +123,9 @@ class Spreading(Victim):
         product *= settings["alpha"]
         product += clamp
         return product
+
+    def floor(self, clamp, settings):
+        return clamp.sum(axis=2).min(axis=1) / settings["alpha"]
 
 
 #: The registry of victims: name -> ``Victim``.  Adding one is a ``register_victim``
@@ -221,27 +234,51 @@ class BatchedVictim:
     """Transductive labels of label propagation / spreading for many label vectors.
 
     ``predict(Y)`` equals ``[make_victim(variant, gamma).fit(X, y).transduction_
-    for y in Y]`` (same iterations, same per-fit stopping rule), with the n x n
-    graph built once and the label vectors propagated side by side.
+    for y in Y]`` (same iterations, same per-fit stopping rule), with the label
+    vectors propagated side by side on the RBF graph engine of ``mir_fast._core``
+    (built once, label-independent, never the n x n matrix; every product
+    certified as in ``mir_fast.semi_supervised``).
 
     Parameters
     ----------
     X : array of shape (n, d) or sparse matrix
-    variant : {"propagation", "spreading"}
+    variant : str
+        A registered victim (``VICTIMS``).
     gamma : float
+    n_jobs : int, optional
+        Threads of the graph engine.
     **overrides
         ``max_iter``, ``tol`` (and ``alpha`` for spreading) instead of the paper's.
     """
 
-    def __init__(self, X, variant, gamma, **overrides):
+    def __init__(self, X, variant, gamma, n_jobs=None, **overrides):
+        from ._core.graph import RBFGraph
+        from ._core.propagation import GraphOperator
+        from ._threads import effective_n_threads
+        from ._validation import check_features
+
         self.kind = victim_kind(variant)
         unknown = set(overrides) - set(self.kind.settings)
         if unknown:
             raise TypeError(f"unknown setting(s) for {variant}: {sorted(unknown)}")
         self.variant = variant
         self.settings = {**self.kind.settings, **overrides}
-        self.graph = self.kind.graph(X, gamma)
-        self.n_samples = self.graph.shape[0]
+        X, _ = check_features(X)
+        self.operator = GraphOperator(RBFGraph(X, gamma, effective_n_threads(n_jobs)),
+                                      self.kind.engine_variant)
+        self.n_samples = X.shape[0]
+        self.gamma = float(gamma)
+
+    def single_flips(self, y, y_true=None):
+        """Every labelled input of ``y`` flipped alone (to the next class), all at once
+        on this victim's graph: ``mir_fast.flip_impact``'s result, equal to a
+        separate fit per flip."""
+        from .impact import VICTIMS as ESTIMATORS, impact_on_graph
+
+        y = np.asarray(y)
+        estimator = ESTIMATORS[self.kind.engine_variant](gamma=self.gamma, **self.settings)
+        estimator._check_params()
+        return impact_on_graph(self.operator, estimator, y, y == -1, y_true)
 
     def predict(self, Y):
         """Transductive labels for each row of ``Y`` (-1 marks unlabelled inputs).
@@ -291,7 +328,9 @@ class BatchedVictim:
                 break
             step = F[:, active] if not active.all() else F
             previous = F.copy()
-            product = (self.graph @ step.reshape(n, -1)).reshape(step.shape)
+            floor = self.kind.floor(clamp[:, active], self.settings)
+            product = self.operator.apply(step.reshape(n, -1), floor,
+                                          group=len(classes)).reshape(step.shape)
             F[:, active] = self.kind.step(product, clamp[:, active], unlabelled, self.settings)
         normaliser = F.sum(axis=2, keepdims=True)
         normaliser[normaliser == 0] = 1.0

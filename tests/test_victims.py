@@ -45,7 +45,15 @@ def test_batched_equals_sklearn_on_single_flips(variant, name, fraction, mnist_s
         gamma = datasets.describe(name).gamma
     Y = _single_flips(datasets.labelled_split(y, fraction), np.unique(y))
     expected = _sklearn(variant, gamma, X, Y)
-    np.testing.assert_array_equal(BatchedVictim(X, variant, gamma).predict(Y), expected)
+    victim = BatchedVictim(X, variant, gamma)
+    np.testing.assert_array_equal(victim.predict(Y), expected)
+    # the harness's RQ1 path: every single flip at once from the unit responses
+    impact = victim.single_flips(Y[0], y)
+    unlabelled = Y[0] == -1
+    np.testing.assert_array_equal(impact.clean_prediction, expected[0])
+    np.testing.assert_array_equal(impact.error,
+                                  transductive_error(expected[1:], y, unlabelled))
+    assert impact.clean_error == transductive_error(expected[0], y, unlabelled)
 
 
 @pytest.mark.parametrize("variant", ["propagation", "spreading"])

@@ -25,11 +25,15 @@ per product, O(n k) memory).  Exact up to rounding.
 ``r_i = sum of the other W_ij``, summed from those entries (as the difference of
 the degree and the kept sum it would cancel to 0 and certify nothing); the degrees
 are computed from every entry.  The
-sparse product then differs from the exact one, in row ``i`` and every column, by
-at most ``r_i * max F / D_i`` (propagation).  For spreading the pass runs after
+sparse product then differs from the exact one in row ``i`` by at most
+``r_i * m / D_i`` (propagation) summed over the columns of one label vector,
+where ``m = max_j sum_c F_jc`` is the largest row mass of a vector in ``F``
+(``sum_c |err_ic| <= sum_{j dropped} W_ij sum_c F_jc``): the bound holds for the
+vector's row sum and for every signed combination of its columns with
+coefficients in [-1, 1], which is what ``flip_impact`` reads.  For spreading the pass runs after
 the degrees are known and keeps the entries of ``W0 D0^-1/2`` themselves (their
 threshold and dropped mass ``r_i`` measured in that matrix), so the bound is
-``r_i * max F / sqrt(D0_i)``: a bound through the largest column scale
+``r_i * m / sqrt(D0_i)``: a bound through the largest column scale
 ``1 / sqrt(min D0)`` would be astronomically loose wherever one input is isolated.
 
 The certificate.  A row's product is accepted when that bound is at most

@@ -62,16 +62,28 @@ class GraphOperator:
         self.recomputed_rows = 0
         self.products = 0
 
-    def apply(self, F, floor=None):
-        """The product with ``F``; ``floor`` (per row, optional) is added to the row
-        sums the certificate compares the error bound with (spreading adds
-        ``(1 - alpha) Y`` after the product, scaled here by ``1 / alpha``)."""
+    def apply(self, F, floor=None, group=None):
+        """The product with ``F``, certified row by row.
+
+        ``F`` holds label vectors side by side, ``group`` columns each (all columns
+        by default).  A row is accepted when its error, summed over one vector's
+        columns, is within ``CERTIFY_RATIO`` of that vector's row sum for every
+        vector; ``floor`` (per row, optional) is added to those row sums
+        (spreading adds ``(1 - alpha) Y`` after the product, scaled here by
+        ``1 / alpha``).
+        """
         self.products += 1
         if self.mode == "streaming":
             return self.graph.streamed_product(self._scaled(F), self.diagonal) * self.left[:, None]
         # the kept entries hold the column scale already (see graph.sparse_form)
         product, scale = sparse_product(self.kept, F, self.left, self.graph.n_threads)
-        bound = self.dropped * self.left * F.max(initial=0.0)
+        n = F.shape[0]
+        if group is not None and group != F.shape[1]:
+            mass = F.reshape(n, -1, group).sum(axis=2).max(initial=0.0)
+            scale = product.reshape(n, -1, group).sum(axis=2).min(axis=1)
+        else:
+            mass = F.sum(axis=1).max(initial=0.0)
+        bound = self.dropped * self.left * mass
         if floor is not None:
             scale += floor
         unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)

@@ -62,11 +62,12 @@ class Problem:
         return result.ranking(), scores
 
     def victim(self, variant):
-        """The batched victim (its n x n graph is built once per problem)."""
+        """The batched victim (its graph is built once per problem)."""
         if not hasattr(self, "_victims"):
             self._victims = {}
         if variant not in self._victims:
-            self._victims[variant] = BatchedVictim(self.X, variant, self.gamma)
+            self._victims[variant] = BatchedVictim(self.X, variant, self.gamma,
+                                                   n_jobs=self.n_jobs)
         return self._victims[variant]
 
     def transductive_error(self, predicted, split):

@@ -1,7 +1,7 @@
 """RQ1: does a labelled input's MIR predict the transductive error after flipping it?
 
 For every labelled input alone, flip its label, run the victim (all flips at once
-through the batched evaluator, equal to scikit-learn's fits), and correlate the
+by ``flip_impact`` on the victim's graph, equal to scikit-learn's fits), and correlate the
 error rate on the unlabelled inputs with MIR (Kendall's tau, Pearson's r).
 """
 
@@ -13,7 +13,7 @@ from scipy import stats
 
 from ..victims import VICTIMS
 from . import paper, tables
-from .protocol import flipped, victim_order
+from .protocol import victim_order
 
 NAME = "rq1"
 TITLE = "MIR against the error after flipping one label"
@@ -40,8 +40,8 @@ def run(problem, store, plan, progress):
         split = problem.split(fraction, seed)
         _, scores = problem.mir_ranking(split)
         labelled = np.flatnonzero(split != -1)
-        vectors = np.vstack([split] + [flipped(split, [j]) for j in labelled])
-        errors = problem.transductive_error(victims[variant].predict(vectors), split)
+        impact = victims[variant].single_flips(split, problem.y)
+        errors = np.concatenate([[impact.clean_error], impact.error])
         mir = scores[labelled]
         tau, tau_p = _correlation(stats.kendalltau, mir, errors[1:])
         r, r_p = _correlation(stats.pearsonr, mir, errors[1:])
