@@ -3,8 +3,8 @@ extraction from blocks of affinity rows.
 
 ``sparse_product``: ``out[i] = left[i] * sum_p data[p] F[indices[p]]`` over the
 CSR row ``i`` of the sparse form, with the row sums of ``out`` (the certificate's
-scale).  Each row is summed in storage order, as scipy's CSR product does, so the
-result does not depend on the thread count; rows are split in fixed chunks.
+scale).  Each entry is summed in storage order, as scipy's CSR product does, so
+the result does not depend on the thread count or the column panels.
 
 ``extract_kept``: one pass over a block of affinity rows (``W[rows]``, n columns,
 the diagonal already set) that keeps the diagonal and every entry of at least
@@ -29,31 +29,50 @@ DEF CHUNK = 64
 def sparse_product(const double[::1] data, const index_t[::1] indices,
                    const index_t[::1] indptr, const double[:, ::1] F,
                    const double[::1] left, double[:, ::1] out, double[::1] row_sums,
-                   int n_threads):
-    """``out = diag(left) K F`` for the CSR matrix K, and ``row_sums = out.sum(1)``."""
+                   int64_t panel, int n_threads):
+    """``out = diag(left) K F`` for the CSR matrix K, and ``row_sums = out.sum(1)``.
+
+    Each thread takes a contiguous range of rows and walks it once per panel of
+    ``panel`` columns of F, so that the panel (n x panel doubles, chosen by the
+    caller to fit the core's cache) is read from cache, not memory, by every row.
+    """
     cdef int64_t n = out.shape[0], k = F.shape[1]
-    cdef int64_t i, p, c, j
+    cdef int64_t t, i, p, c, c0, c1, lo, hi
+    cdef int64_t n_parts = max(1, min(n_threads, n))
     cdef double v, s
     cdef double *o
     cdef const double *f
     if n == 0:
         return
+    if panel < 1:
+        panel = k
     with nogil:
-        for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            o = &out[i, 0]
-            for c in range(k):
-                o[c] = 0.0
-            for p in range(indptr[i], indptr[i + 1]):
-                v = data[p]
-                f = &F[indices[p], 0]
+        for t in prange(n_parts, num_threads=n_threads, schedule='static', chunksize=1):
+            lo = t * n // n_parts
+            hi = (t + 1) * n // n_parts
+            for i in range(lo, hi):
+                o = &out[i, 0]
                 for c in range(k):
-                    o[c] += v * f[c]
-            s = 0.0
-            v = left[i]
-            for c in range(k):
-                o[c] = o[c] * v
-                s = s + o[c]
-            row_sums[i] = s
+                    o[c] = 0.0
+            c0 = 0
+            while c0 < k:
+                c1 = min(c0 + panel, k)
+                for i in range(lo, hi):
+                    o = &out[i, 0]
+                    for p in range(indptr[i], indptr[i + 1]):
+                        v = data[p]
+                        f = &F[indices[p], 0]
+                        for c in range(c0, c1):
+                            o[c] += v * f[c]
+                c0 = c1
+            for i in range(lo, hi):
+                o = &out[i, 0]
+                s = 0.0
+                v = left[i]
+                for c in range(k):
+                    o[c] = o[c] * v
+                    s = s + o[c]
+                row_sums[i] = s
 
 
 def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] column_scale,

@@ -39,7 +39,10 @@ threshold and dropped mass ``r_i`` measured in that matrix), so the bound is
 The certificate.  A row's product is accepted when that bound is at most
 ``CERTIFY_RATIO`` times the sum of the row's product (its scale: what the
 normalisation of propagation divides by, what spreading adds ``(1 - alpha) Y`` to);
-every other row is recomputed from its full affinity row (``exact_rows``).  So
+every other row is recomputed from its full affinity row (``streamed_product``
+with ``rows``), leaving out, when F is wide, only terms that add at most
+``NEGLIGIBLE = 2^-52`` of the row's total to any column (``significant_product``),
+so a recomputed row is within ``2^-52`` of its row sum (plus rounding).  So
 after ``t`` products each row of ``F`` is within ``2 t CERTIFY_RATIO`` of its row
 sum of the exact iteration (entrywise relative errors pass unchanged through a
 non-negative matrix, and normalising at most doubles a row-sum-relative one):
@@ -48,7 +51,7 @@ rounding of scikit-learn's own dense product of n terms (up to ``n 2^-53``
 relative to the row).  Dropping relative to the row's largest *affinity* alone
 would not be safe: a row whose labelled neighbours are all far away has a tiny
 product that normalisation scales back up, and those are exactly the rows the
-certificate sends to ``exact_rows``.
+certificate sends to the recomputation.
 """
 
 import threading
@@ -71,6 +74,12 @@ CERTIFY_RATIO = 2.0**-44
 BYTES_PER_ENTRY = 12
 #: Products skip the columns facing zero rows of F when at most this share is left.
 SPARSE_COLUMNS = 0.5
+#: Terms of a recomputed row below this share of the row's total are left out
+#: (see ``significant_product``), F wider than ``NARROW`` columns only, and only
+#: when at most ``SPARSE_TERMS`` of the terms are kept.
+NEGLIGIBLE = 2.0**-52
+NARROW = 32
+SPARSE_TERMS = 0.25
 
 
 class RBFGraph:
@@ -209,20 +218,55 @@ class RBFGraph:
 
     # -- products -----------------------------------------------------------------------
 
-    def streamed_product(self, F, diagonal, rows=None):
-        """``W[rows] @ F`` (every row by default), the affinity recomputed; only the
-        columns of W facing a non-zero row of F are formed (the others add exact
-        zeros)."""
+    def streamed_product(self, F, diagonal, rows=None, column_scale=None):
+        """``W[rows] @ diag(column_scale) @ F`` (every row, no scale by default), the
+        affinity recomputed.  Only the columns of W facing a non-zero row of F are
+        formed (the others add exact zeros), and with a wide F only the terms that
+        can matter are multiplied (:func:`significant_product`)."""
         blocks = self.blocks() if rows is None else [
             rows[s : s + self.block_rows] for s in range(0, len(rows), self.block_rows)]
-        columns = np.flatnonzero(F.any(axis=1))
+        mass = F.sum(axis=1)  # F >= 0: its zero rows are the zeros of mass
+        columns = np.flatnonzero(mass)
         if len(columns) > SPARSE_COLUMNS * self.n:
             columns, facing = None, F
         else:
-            facing = F[columns]
-        parts = self.map_blocks(lambda r: self.affinity(r, diagonal, columns) @ facing, blocks,
+            facing, mass = F[columns], mass[columns]
+        scale = None
+        if column_scale is not None:  # scale the (smaller) affinity block, not F
+            scale = column_scale if columns is None else column_scale[columns]
+
+        def product(r):
+            W = self.affinity(r, diagonal, columns)
+            if scale is not None:
+                W *= scale[None, :]
+            return significant_product(W, facing, mass)
+
+        parts = self.map_blocks(product, blocks,
                                 desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
+
+
+def significant_product(W, F, mass):
+    """``W @ F`` (entries >= 0) without the terms too small to matter.
+
+    With ``mass_j = sum_c F_jc`` and ``S_i = sum_j W_ij mass_j`` (the row's total),
+    a term ``W_ij F_j`` with ``W_ij mass_j < NEGLIGIBLE * S_i / m`` (``m`` columns) is
+    left out: what is left out of row ``i`` is at most ``NEGLIGIBLE * S_i`` in every
+    column, below the rounding of the full product of ``m`` terms.  Used only when F
+    is wide (``F.shape[1] > NARROW``) and the terms kept are few (at most
+    ``SPARSE_TERMS`` of them); otherwise the dense product.
+    """
+    if F.shape[1] <= NARROW or W.size == 0:
+        return W @ F
+    total = W @ mass
+    keep = W * mass[None, :]
+    keep = keep >= (NEGLIGIBLE / W.shape[1]) * total[:, None]
+    if keep.mean() > SPARSE_TERMS:
+        return W @ F
+    W[~keep] = 0.0
+    from .propagation import sparse_product
+
+    return sparse_product(sp.csr_matrix(W), F, np.ones(W.shape[0]), 1)[0]
 
 
 class _NoBar:
