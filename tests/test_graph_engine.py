@@ -85,3 +85,27 @@ def test_products_skip_columns_facing_zero_rows_exactly(sparse, diagonal):
                                rtol=1e-12)
     block = graph.affinity(rows, diagonal, columns=facing)
     np.testing.assert_allclose(block, W[np.ix_(rows, facing)], rtol=1e-12)
+
+
+def test_wide_products_leave_out_only_terms_below_the_bound():
+    from mir_fast._core import graph as graph_module
+
+    X = clustered_pixels(400, 10, random_state=7)
+    rng = np.random.default_rng(8)
+    F = rng.random((400, 64)) * (rng.random((400, 1)) < 0.3)  # wide, with zero rows
+    W = _affinity(X, 30.0, 0.0)
+    mass = F.sum(axis=1)
+    got = graph_module.significant_product(W.copy(), F, mass)
+    want = W @ F
+    totals = W @ mass
+    assert np.all(np.abs(got - want) <= 2.0**-50 * totals[:, None])
+    kept = W * mass >= graph_module.NEGLIGIBLE / 400 * totals[:, None]
+    assert kept.mean() < graph_module.SPARSE_TERMS  # the selective path ran
+    assert not np.array_equal(got, want) or kept.all()
+    # and through the graph, with spreading's column scale
+    scale = rng.uniform(0.5, 2.0, 400)
+    rows = np.arange(0, 400, 7)
+    graph = RBFGraph(X, 30.0)
+    got = graph.streamed_product(F, 0.0, rows=rows, column_scale=scale)
+    want = W[rows] @ (F * scale[:, None])
+    assert np.all(np.abs(got - want) <= 2.0**-50 * want.sum(axis=1, keepdims=True))
