@@ -18,7 +18,8 @@ it per thread: O(n) memory per row, never O(n^2)), from squared distances
 Two ways to multiply
 --------------------
 ``streaming``: every product recomputes the affinity, block by block (O(n^2 d) work
-per product, O(n k) memory).  Exact up to rounding.
+per product, O(n k) memory).  Exact up to rounding (with a wide F, up to
+``NEGLIGIBLE`` of each row's total: see ``significant_product``).
 
 ``sparse``: one pass keeps, for each row ``i``, the diagonal and the entries with
 ``W_ij >= DROP_RATIO * max_{j != i} W_ij`` (CSR) and the row's dropped mass
