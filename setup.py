@@ -89,7 +89,7 @@ def kernel_extension(name):
         include_dirs=["src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"],
-        depends=["src/mir_rowfold.h", "src/mir_rowfold.pxd", "src/mir_head.h", "src/mir_head.pxd",
+        depends=["src/mir_rowfold.h", "src/mir_rowfold.pxd", "src/mir_head.h", "src/mir_graph.h", "src/mir_head.pxd",
                   "src/_openmp_shim.pxd", "src/_fused.pxd"],
     )
 

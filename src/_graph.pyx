@@ -21,6 +21,16 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
 from _fused cimport index_t
+from _openmp_shim cimport mir_omp_thread_id
+from libc.math cimport exp, log, fabs
+
+cdef extern from "mir_graph.h" nogil:
+    double mir_screen_row(const float *g, int64_t n, int64_t own, double sq_i,
+                          double nrm_i, const double *sq, const double *nrm,
+                          const double *log_scale, double gamma, double c0, double *lo)
+    int64_t mir_split_row(const double *lo, int64_t n, int64_t own, double limit,
+                          int64_t *cand, double *bound)
+    double mir_dot(const double *a, const double *b, int64_t d)
 
 #: Rows per chunk of the parallel loops (fixed: results do not depend on threads).
 DEF CHUNK = 64
@@ -28,9 +38,10 @@ DEF CHUNK = 64
 
 def sparse_product(const double[::1] data, const index_t[::1] indices,
                    const index_t[::1] indptr, const double[:, ::1] F,
-                   const double[::1] left, double[:, ::1] out, double[::1] row_sums,
-                   int64_t panel, int n_threads):
-    """``out = diag(left) K F`` for the CSR matrix K, and ``row_sums = out.sum(1)``.
+                   const double[::1] left, const unsigned char[::1] live,
+                   double[:, ::1] out, double[::1] row_sums, int64_t panel, int n_threads):
+    """``out = diag(left) K F`` for the CSR matrix K, and ``row_sums = out.sum(1)``;
+    the rows of F with ``live[j] == 0`` are zero and skipped.
 
     Each thread takes a contiguous range of rows and walks it once per panel of
     ``panel`` columns of F, so that the panel (n x panel doubles, chosen by the
@@ -60,6 +71,8 @@ def sparse_product(const double[::1] data, const index_t[::1] indices,
                 for i in range(lo, hi):
                     o = &out[i, 0]
                     for p in range(indptr[i], indptr[i + 1]):
+                        if live[indices[p]] == 0:
+                            continue
                         v = data[p]
                         f = &F[indices[p], 0]
                         for c in range(c0, c1):
@@ -143,4 +156,98 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
                     indices[q] = <int>j
                     data[q] = row[j]
                     q = q + 1
+    return indptr_np, indices_np, data_np, degrees_np, dropped_np
+
+
+def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:, ::1] X,
+                  const double[::1] sq, const double[::1] nrm, const double[::1] log_scale,
+                  const double[::1] column_scale, bint scaled, double gamma, double c0,
+                  double diagonal, double ratio, double max_share, int n_threads):
+    """``extract_kept`` from a float32 product ``G`` (rows x n, ``~ X[rows] @ X.T``)
+    with its error bound ``c0 |u||v|``: the entries the bound cannot rule out are
+    computed exactly from ``X`` (float64); the others only enter the dropped mass,
+    by an upper bound (``mir_graph.h``), and are left out of the degrees (which are
+    then low by at most that mass).  Returns None, having done no exact work, when
+    more than ``max_share`` of the block's entries are candidates.
+    """
+    cdef int64_t m = G.shape[0], n = G.shape[1], d = X.shape[1]
+    cdef int64_t r, q, j, own, count, kept
+    cdef double limit, top, w, ws, deg, lost, threshold, bound, u_best
+    cdef double *lo
+    cdef int64_t *cand
+    cdef double *vals
+    cdef const double *ls = &log_scale[0] if scaled else NULL
+    cdef double drop_log = -log(ratio)
+    counts_np = np.zeros(m, dtype=np.int64)
+    kept_np = np.zeros(m, dtype=np.int64)
+    degrees_np = np.zeros(m)
+    dropped_np = np.zeros(m)
+    bounds_np = np.zeros(m)
+    cdef int64_t[::1] counts = counts_np, kept_counts = kept_np
+    cdef double[::1] degrees = degrees_np, dropped = dropped_np, bounds = bounds_np
+    if m == 0:
+        return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
+                degrees_np, dropped_np)
+    cand_np = np.empty((m, n), dtype=np.int64)
+    vals_np = np.empty((m, n))
+    scratch_np = np.empty((n_threads, n))
+    cdef int64_t[:, ::1] cand_all = cand_np
+    cdef double[:, ::1] vals_all = vals_np, scratch = scratch_np
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            lo = &scratch[mir_omp_thread_id(), 0]
+            own = rows[r]
+            u_best = mir_screen_row(&G[r, 0], n, own, sq[own], nrm[own], &sq[0], &nrm[0],
+                                    ls, gamma, c0, lo)
+            limit = u_best + drop_log + 1e-12 * (fabs(u_best) + 1.0)
+            counts[r] = mir_split_row(lo, n, own, limit, &cand_all[r, 0], &bound)
+            bounds[r] = bound
+    if counts_np.sum() > max_share * m * n:
+        return None
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            own = rows[r]
+            cand = &cand_all[r, 0]
+            vals = &vals_all[r, 0]
+            count = counts[r]
+            deg = 0.0
+            top = 0.0
+            for q in range(count):
+                j = cand[q]
+                if j == own:
+                    w = diagonal
+                else:
+                    w = sq[own] + sq[j] - 2.0 * mir_dot(&X[own, 0], &X[j, 0], d)
+                    w = exp(-gamma * (w if w > 0.0 else 0.0))
+                deg = deg + w
+                ws = w * column_scale[j] if scaled else w
+                vals[q] = ws
+                if j != own and ws > top:
+                    top = ws
+            degrees[r] = deg
+            threshold = ratio * top
+            lost = bounds[r]
+            kept = 0
+            for q in range(count):
+                j = cand[q]
+                if j == own or (vals[q] >= threshold and vals[q] > 0.0):
+                    cand[kept] = j
+                    vals[kept] = vals[q]
+                    kept = kept + 1
+                else:
+                    lost = lost + vals[q]
+            kept_counts[r] = kept
+            dropped[r] = lost
+    indptr_np = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(kept_np, out=indptr_np[1:])
+    indices_np = np.empty(indptr_np[m], dtype=np.int32)
+    data_np = np.empty(indptr_np[m])
+    cdef int64_t[::1] indptr = indptr_np
+    cdef int[::1] indices = indices_np
+    cdef double[::1] data = data_np
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            for q in range(kept_counts[r]):
+                indices[indptr[r] + q] = <int>cand_all[r, q]
+                data[indptr[r] + q] = vals_all[r, q]
     return indptr_np, indices_np, data_np, degrees_np, dropped_np

@@ -28,31 +28,45 @@ def _sparse_form_oracle(W, scale):
     keep = (off >= DROP_RATIO * off.max(axis=1, keepdims=True)) & (off > 0)
     keep[np.arange(n), np.arange(n)] = True
     dropped = np.where(keep, 0.0, M).sum(axis=1)
-    return np.where(keep, M, 0.0), keep, degrees, dropped
+    unscaled_dropped = np.where(keep, 0.0, W).sum(axis=1)
+    return np.where(keep, M, 0.0), keep, degrees, dropped, unscaled_dropped
 
 
-@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("kind", ["dense, float32 screen", "dense, float64", "csr"])
 @pytest.mark.parametrize("scaled", [False, True])
 @pytest.mark.parametrize("threads", [1, 2])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sparse_form_matches_the_definition(sparse, scaled, threads, dtype):
+def test_sparse_form_matches_the_definition(kind, scaled, threads, dtype):
     X = clustered_pixels(300, 20, random_state=3).astype(dtype)
     gamma = 40.0  # most entries far below 2^-60 of their row's largest
-    X = sp.csr_matrix(X) if sparse else X
+    X = sp.csr_matrix(X) if kind == "csr" else X
     graph = RBFGraph(X, gamma, n_threads=threads)
+    screened = kind == "dense, float32 screen"
+    assert (graph.screen is not None) == (kind != "csr")
+    if not screened:
+        graph.screen = None
     graph.block_rows = 37  # several blocks with a ragged end
     rng = np.random.default_rng(0)
     scale = rng.uniform(0.5, 2.0, 300) if scaled else None
     diagonal = 0.0 if scaled else 1.0
     kept, degrees, dropped = graph.sparse_form(diagonal, scale)
-    values, keep, want_degrees, want_dropped = _sparse_form_oracle(
+    values, keep, want_degrees, want_dropped, unscaled_dropped = _sparse_form_oracle(
         _affinity(X, gamma, diagonal), scale)
     assert 0.001 < keep.mean() < 0.5  # the test data really drop entries
     got = kept.toarray()
     assert np.array_equal(got != 0, keep & (values != 0))
     np.testing.assert_allclose(got, values, rtol=1e-12, atol=0)
-    np.testing.assert_allclose(degrees, want_degrees, rtol=1e-12)
-    np.testing.assert_allclose(dropped, want_dropped, rtol=1e-10, atol=1e-300)
+    if not screened:
+        np.testing.assert_allclose(degrees, want_degrees, rtol=1e-12)
+        np.testing.assert_allclose(dropped, want_dropped, rtol=1e-10, atol=1e-300)
+        return
+    # the screen: entries it rules out are bounded above in the dropped mass (within
+    # a factor 2 and the float32 slack) and left out of the degrees
+    assert np.all(degrees <= want_degrees * (1 + 1e-12))
+    assert np.all(want_degrees - degrees <= 1e-12 * want_degrees + unscaled_dropped)
+    assert np.all(dropped >= want_dropped * (1 - 1e-10))
+    assert np.all(dropped <= 2.5 * want_dropped + 1e-300)
+    assert np.any(dropped > want_dropped * (1 + 1e-6))  # the bound really was used
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -60,6 +74,7 @@ def test_sparse_product_matches_scipy_and_every_thread_count(threads):
     rng = np.random.default_rng(1)
     K = sp.random(500, 500, density=0.03, random_state=2, format="csr")
     F = rng.random((500, 7))
+    F[rng.random(500) < 0.5] = 0.0  # zero rows are skipped
     left = rng.uniform(0.1, 3.0, 500)
     out, sums = sparse_product(K, F, left, threads)
     want = (K @ F) * left[:, None]

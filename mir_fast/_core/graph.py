@@ -110,6 +110,7 @@ class RBFGraph:
             self.mean = X.mean(axis=0, dtype=np.float64)
             self.rows = np.asarray(X, dtype=np.float64) - self.mean
             self.sq_norms = np.einsum("ij,ij->i", self.rows, self.rows)
+        self.screen = None if self.is_sparse else Float32Screen(self.rows, self.sq_norms)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))
 
     # -- affinities ---------------------------------------------------------------------
@@ -204,16 +205,28 @@ class RBFGraph:
                 np.concatenate([p[4] for p in parts]))
 
     def _keep(self, rows, diagonal, column_scale=None):
-        """The sparse form of the block ``rows`` (``_graph.extract_kept``): the
-        diagonal and the non-zero entries of at least ``DROP_RATIO`` times the row's
-        largest off-diagonal one; CSR parts, degrees and dropped mass."""
+        """The sparse form of the block ``rows``: the diagonal and the non-zero
+        entries of at least ``DROP_RATIO`` times the row's largest off-diagonal one;
+        CSR parts, degrees and dropped mass.  Dense data go through the float32
+        screen (:class:`Float32Screen`) when it rules out enough entries, else every
+        entry is computed in float64 (``_graph.extract_kept``)."""
+        rows = rows.astype(np.int64)
         scaled = column_scale is not None
         scale = np.ascontiguousarray(column_scale if scaled else np.empty(0), dtype=np.float64)
-        return _graph.extract_kept(self.affinity(rows, diagonal), rows.astype(np.int64),
-                                   scale, scaled, DROP_RATIO, 1)
+        if self.screen is not None:
+            part = self.screen.kept(rows, self.gamma, diagonal, scale, scaled)
+            if part is not None:
+                return part
+        return _graph.extract_kept(self.affinity(rows, diagonal), rows, scale, scaled,
+                                   DROP_RATIO, 1)
 
     def degrees(self, diagonal):
-        """Row sums of the affinity (``W_ii = diagonal``), streamed."""
+        """Row sums of the affinity (``W_ii = diagonal``), streamed (through the
+        sparse form's pass when the float32 screen applies: then low by at most
+        the dropped mass, below ``n 2^-60`` of the row)."""
+        if self.screen is not None:
+            return np.concatenate(self.map_blocks(
+                lambda rows: self._keep(rows, diagonal)[3], desc="degrees"))
         return np.concatenate(self.map_blocks(
             lambda rows: self.affinity(rows, diagonal).sum(axis=1), desc="degrees"))
 
@@ -268,6 +281,49 @@ def significant_product(W, F, mass):
     from .propagation import sparse_product
 
     return sparse_product(sp.csr_matrix(W), F, np.ones(W.shape[0]), 1)[0]
+
+
+class Float32Screen:
+    """Rule out most affinities with a float32 product, certified.
+
+    With ``u32 = fl32(u)``, a float32 dot product of ``d`` terms (any summation
+    order) is within ``gamma_d |u32||v32|`` of ``<u32, v32>`` (``gamma_d = d eps /
+    (1 - d eps)``, ``eps = 2^-24``), and ``|<u32, v32> - <u, v>| <= (2^-23 + 2^-47)
+    |u||v|``, so the float32 GEMM's dot is within ``c0 |u||v|`` of the float64 one with
+    ``c0 = gamma_d (1 + eps)^2 + 2^-23 + 2^-47``.  Squared distances (``-2`` times the
+    dot) get twice that, plus ``2^-48 (|u|^2 + |v|^2)`` for the float64 assembly.
+    ``mir_graph.h`` turns the interval into bounds on every entry: the entries
+    that may be kept are computed exactly in float64 (same kept set and values as
+    the float64 pass, up to rounding); every other entry is below ``DROP_RATIO`` of
+    the row's largest, enters the dropped mass by an upper bound (within a factor
+    ``2 exp(4 gamma c0 |u||v|)`` of its value) and is left out of the degree.
+
+    Used when ``d eps < 1/100`` and a block's candidates are at most
+    ``MAX_CANDIDATES`` of its entries (otherwise the float64 pass is cheaper).
+    """
+
+    MAX_CANDIDATES = 0.2
+
+    def __init__(self, rows, sq_norms):
+        eps = 2.0**-24
+        d = rows.shape[1]
+        self.rows = rows
+        self.rows32 = rows.astype(np.float32)
+        self.sq_norms = sq_norms
+        self.norms = np.sqrt(sq_norms)
+        gamma_d = d * eps / (1.0 - d * eps)
+        self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
+        self.enabled = d * eps < 0.01
+
+    def kept(self, rows, gamma, diagonal, scale, scaled):
+        """``_graph.screened_kept`` of the block ``rows``, or None."""
+        if not self.enabled:
+            return None
+        G = self.rows32[rows] @ self.rows32.T
+        log_scale = np.log(scale) if scaled else scale
+        return _graph.screened_kept(G, rows, self.rows, self.sq_norms, self.norms, log_scale,
+                                    scale, scaled, gamma, self.c0, diagonal, DROP_RATIO,
+                                    self.MAX_CANDIDATES, 1)
 
 
 class _NoBar:

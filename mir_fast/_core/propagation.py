@@ -113,6 +113,7 @@ def sparse_product(K, F, left, n_threads):
     F = np.ascontiguousarray(F, dtype=np.float64)
     out = np.empty((K.shape[0], F.shape[1]))
     row_sums = np.empty(K.shape[0])
-    _graph.sparse_product(K.data, K.indices, K.indptr, F, np.ascontiguousarray(left),
+    live = F.any(axis=1).view(np.uint8)  # zero rows of F (many in the first products)
+    _graph.sparse_product(K.data, K.indices, K.indptr, F, np.ascontiguousarray(left), live,
                           out, row_sums, PANEL_COLUMNS, n_threads)
     return out, row_sums
