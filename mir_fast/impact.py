@@ -158,26 +158,30 @@ def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, 
     iteration its own stopping test ends it.  Returns (clean codes, flipped codes
     (l x n), flips' n_iter, clean n_iter)."""
     n, n_labelled = len(unlabelled), len(labelled)
-    E = np.zeros((n, n_labelled))
-    E[labelled, np.arange(n_labelled)] = 1.0
+    unit = labelled, np.arange(n_labelled)  # A's entries of a unit label
+    A = np.zeros((n, n_labelled))
+    A[unit] = 1.0
     C = np.zeros((n_labelled, n_classes))
     C[np.arange(n_labelled), codes] = 1.0
     spreading = operator.variant == "spreading"
-    static = E * (1.0 - estimator.alpha) if spreading else E
-    floor = static.sum(axis=1) / estimator.alpha if spreading else None
-    A, previous = E, np.zeros_like(E)
+    floor = None
+    if spreading:  # (1 - alpha) E, in the product's units
+        floor = np.zeros(n)
+        floor[labelled] = (1.0 - estimator.alpha) / estimator.alpha
+    previous = None  # n x l buffers: A, the previous A (reused for D), the product
     flips = np.arange(n_labelled)
     flipped = np.empty((n_labelled, n), dtype=np.int64)
     n_iter = np.full(n_labelled, estimator.max_iter, dtype=np.int64)
     pending = np.ones(n_labelled, dtype=bool)
     clean, clean_n_iter = None, estimator.max_iter
     for t in range(estimator.max_iter):
-        D = A - previous
+        D = A if previous is None else np.subtract(A, previous, out=previous)
         G = D @ C
         clean_change = np.abs(G).sum()
         if clean is None and clean_change < estimator.tol:
             clean, clean_n_iter = _codes(A @ C), t
         stop = pending & _flips_stop(D, G, clean_change, codes, targets, estimator.tol)
+        del D
         if stop.any():
             flipped[stop] = _flipped_codes(A, C, flips[stop], codes[stop], targets[stop])
             n_iter[stop], pending[stop] = t, False
@@ -185,12 +189,16 @@ def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, 
             return clean, flipped, n_iter, clean_n_iter
         previous = A
         product = operator.apply(A, floor)
-        if spreading:
-            A = estimator.alpha * product + static
-        else:
+        if spreading:  # alpha S A + (1 - alpha) E
+            product *= estimator.alpha
+            product[unit] += 1.0 - estimator.alpha
+        else:  # rows normalised, the labelled rows clamped to E
             normaliser = product.sum(axis=1, keepdims=True)
             normaliser[normaliser == 0] = 1.0
-            A = np.where(unlabelled[:, None], product / normaliser, E)
+            product /= normaliser
+            product[labelled] = 0.0
+            product[unit] = 1.0
+        A = product
     if clean is None:
         clean = _codes(A @ C)
     if pending.any():
@@ -211,7 +219,7 @@ def _flips_stop(D, G, clean_change, codes, targets, tol):
     ``2 sum_u |D_uk|`` of the clean one; only the flips that bound cannot decide
     are summed exactly (:func:`_flip_changes`).
     """
-    reach = 2.0 * np.abs(D).sum(axis=0)
+    reach = 2.0 * _column_abs_sums(D)
     margin = DECIDED * clean_change
     stop = clean_change + reach < tol - margin
     open_ = np.flatnonzero(~stop & (clean_change - reach < tol + margin))
@@ -219,6 +227,14 @@ def _flips_stop(D, G, clean_change, codes, targets, tol):
         stop[open_] = _flip_changes(D[:, open_], G, clean_change, codes[open_],
                                     targets[open_]) < tol
     return stop
+
+
+def _column_abs_sums(D, block=4096):
+    """``np.abs(D).sum(axis=0)`` by blocks of rows (no n x l temporary)."""
+    sums = np.zeros(D.shape[1])
+    for start in range(0, D.shape[0], block):
+        sums += np.abs(D[start : start + block]).sum(axis=0)
+    return sums
 
 
 def _flip_changes(D, G, clean_change, codes, targets):

@@ -25,7 +25,11 @@ per product, O(n k) memory).  Exact up to rounding (with a wide F, up to
 ``W_ij >= DROP_RATIO * max_{j != i} W_ij`` (CSR) and the row's dropped mass
 ``r_i = sum of the other W_ij``, summed from those entries (as the difference of
 the degree and the kept sum it would cancel to 0 and certify nothing); the degrees
-are computed from every entry.  The
+are computed from every entry (dense data go through :class:`Float32Screen`: there
+the entries the screen rules out enter ``r_i`` by an upper bound and are left out
+of the degree, which is then low by at most ``r_i <= n 2^-60 D_i``: it cancels in
+propagation's row normalisation and moves an entry of spreading's ``S`` by at most
+that share, far below the certificate's ratio).  The
 sparse product then differs from the exact one in row ``i`` by at most
 ``r_i * m / D_i`` (propagation) summed over the columns of one label vector,
 where ``m = max_j sum_c F_jc`` is the largest row mass of a vector in ``F``
