@@ -33,10 +33,10 @@ class Victim:
 
     Subclasses set ``name`` (the registry key), ``title`` (tables), ``short``
     (figure legends), ``colour`` (figures) and ``settings`` (the defaults the
-    harness runs it with), and implement :meth:`estimator` (the scikit-learn
-    estimator, the reference), :meth:`graph` (the matrix it iterates with) and
-    :meth:`step` (one iteration after the product with the graph), which
-    ``BatchedVictim`` uses for many label vectors at once.
+    harness runs it with) and ``engine_variant`` (the matrix it iterates with),
+    and implement :meth:`estimator` (the scikit-learn estimator, the reference),
+    :meth:`clamp` and :meth:`step` (one iteration after the product with the
+    graph), which ``BatchedVictim`` uses for many label vectors at once.
     """
 
     name = title = short = colour = None
@@ -45,9 +45,6 @@ class Victim:
     engine_variant = None
 
     def estimator(self, gamma, kernel=None, **settings):
-        raise NotImplementedError
-
-    def graph(self, X, gamma):
         raise NotImplementedError
 
     def clamp(self, one_hot, unlabelled, settings):
@@ -78,11 +75,6 @@ class Propagation(Victim):
 
         return LabelPropagation(kernel=kernel or CachedRBFKernel(gamma), **settings)
 
-    def graph(self, X, gamma):
-        W = rbf_kernel(X, X, gamma=gamma)
-        W /= W.sum(axis=1)[:, np.newaxis]
-        return W
-
     def clamp(self, one_hot, unlabelled, settings):
         clamp = one_hot.copy()
         clamp[unlabelled] = 0.0
@@ -108,13 +100,6 @@ class Spreading(Victim):
         from sklearn.semi_supervised import LabelSpreading
 
         return LabelSpreading(kernel=kernel or CachedRBFKernel(gamma), **settings)
-
-    def graph(self, X, gamma):
-        from scipy.sparse.csgraph import laplacian
-
-        S = -laplacian(rbf_kernel(X, X, gamma=gamma), normed=True)
-        S.flat[:: S.shape[0] + 1] = 0.0
-        return S
 
     def clamp(self, one_hot, unlabelled, settings):
         return one_hot * (1.0 - settings["alpha"])
@@ -219,15 +204,6 @@ def label_propagation(gamma, kernel=None, **overrides):
 def label_spreading(gamma, kernel=None, **overrides):
     """scikit-learn ``LabelSpreading`` with the paper's settings and a cached RBF kernel."""
     return make_victim("spreading", gamma, kernel=kernel, **overrides)
-
-
-def propagation_graph(X, variant, gamma):
-    """The matrix scikit-learn's estimator iterates with, computed the same way.
-
-    ``"propagation"``: ``P = D^-1 W``; ``"spreading"``: ``S = D^-1/2 W D^-1/2`` with a
-    zero diagonal, where ``W = rbf_kernel(X, X, gamma)`` (with ``W_ii = 1``).
-    """
-    return victim_kind(variant).graph(X, gamma)
 
 
 class BatchedVictim:

@@ -90,7 +90,8 @@ def sparse_product(const double[::1] data, const index_t[::1] indices,
 
 def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] column_scale,
                  bint scaled, double ratio, int n_threads):
-    """Kept entries of a block of affinity rows (see the module docstring).
+    """Kept entries of a block of affinity rows (see the module docstring); ``W``
+    is overwritten (each row's kept values are moved to its front).
 
     Returns
     -------
@@ -99,22 +100,24 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
     degrees, dropped : float64 arrays (len(rows))
     """
     cdef int64_t m = W.shape[0], n = W.shape[1]
-    cdef int64_t r, j, own, count, q
+    cdef int64_t r, j, own, kept
     cdef double top, w, threshold, deg, lost
     cdef double *row
-    counts_np = np.zeros(m, dtype=np.int64)
+    cdef int64_t *at
+    kept_np = np.zeros(m, dtype=np.int64)
     degrees_np = np.empty(m)
     dropped_np = np.empty(m)
-    cdef int64_t[::1] counts = counts_np
+    cdef int64_t[::1] kept_counts = kept_np
     cdef double[::1] degrees = degrees_np, dropped = dropped_np
-    thresholds_np = np.empty(m)
-    cdef double[::1] thresholds = thresholds_np
     if m == 0:
         return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
                 degrees_np, dropped_np)
+    where_np = np.empty((m, n), dtype=np.int64)
+    cdef int64_t[:, ::1] where = where_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
             row = &W[r, 0]
+            at = &where[r, 0]
             own = rows[r]
             deg = 0.0
             top = 0.0
@@ -128,18 +131,28 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
                     top = w
             degrees[r] = deg
             threshold = ratio * top
-            thresholds[r] = threshold
-            count = 0
+            kept = 0
             lost = 0.0
-            for j in range(n):
-                if j == own or (row[j] >= threshold and row[j] > 0.0):
-                    count = count + 1
+            for j in range(n):  # kept values moved to the row's front (kept <= j)
+                w = row[j]
+                if j == own or (w >= threshold and w > 0.0):
+                    at[kept] = j
+                    row[kept] = w
+                    kept = kept + 1
                 else:
-                    lost = lost + row[j]
-            counts[r] = count
+                    lost = lost + w
+            kept_counts[r] = kept
             dropped[r] = lost
+    return _csr_rows(kept_np, where_np, W, n_threads) + (degrees_np, dropped_np)
+
+
+def _csr_rows(const int64_t[::1] counts, const int64_t[:, ::1] indices_by_row,
+              const double[:, ::1] values_by_row, int n_threads):
+    """(indptr, indices, data) of the CSR rows whose first ``counts[r]`` entries are
+    in row ``r`` of ``indices_by_row`` / ``values_by_row``."""
+    cdef int64_t m = counts.shape[0], r, q
     indptr_np = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(counts_np, out=indptr_np[1:])
+    np.cumsum(counts, out=indptr_np[1:])
     indices_np = np.empty(indptr_np[m], dtype=np.int32)
     data_np = np.empty(indptr_np[m])
     cdef int64_t[::1] indptr = indptr_np
@@ -147,16 +160,10 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
     cdef double[::1] data = data_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            row = &W[r, 0]
-            own = rows[r]
-            threshold = thresholds[r]
-            q = indptr[r]
-            for j in range(n):
-                if j == own or (row[j] >= threshold and row[j] > 0.0):
-                    indices[q] = <int>j
-                    data[q] = row[j]
-                    q = q + 1
-    return indptr_np, indices_np, data_np, degrees_np, dropped_np
+            for q in range(counts[r]):
+                indices[indptr[r] + q] = <int>indices_by_row[r, q]
+                data[indptr[r] + q] = values_by_row[r, q]
+    return indptr_np, indices_np, data_np
 
 
 def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:, ::1] X,
@@ -238,16 +245,4 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:
                     lost = lost + vals[q]
             kept_counts[r] = kept
             dropped[r] = lost
-    indptr_np = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(kept_np, out=indptr_np[1:])
-    indices_np = np.empty(indptr_np[m], dtype=np.int32)
-    data_np = np.empty(indptr_np[m])
-    cdef int64_t[::1] indptr = indptr_np
-    cdef int[::1] indices = indices_np
-    cdef double[::1] data = data_np
-    with nogil:
-        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            for q in range(kept_counts[r]):
-                indices[indptr[r] + q] = <int>cand_all[r, q]
-                data[indptr[r] + q] = vals_all[r, q]
-    return indptr_np, indices_np, data_np, degrees_np, dropped_np
+    return _csr_rows(kept_np, cand_np, vals_np, n_threads) + (degrees_np, dropped_np)

@@ -87,6 +87,21 @@ NARROW = 32
 SPARSE_TERMS = 0.25
 
 
+class ColumnScale:
+    """A column scale of the sparse form as the kernels take it, computed once per
+    pass: the values (contiguous float64) and their logarithms (the screen's units);
+    ``UNSCALED`` stands for none."""
+
+    def __init__(self, values=None):
+        self.scaled = values is not None
+        self.values = np.ascontiguousarray(values if self.scaled else np.empty(0),
+                                           dtype=np.float64)
+        self.logs = np.log(self.values) if self.scaled else self.values
+
+
+UNSCALED = ColumnScale()
+
+
 class RBFGraph:
     """The affinity of validated X (dense float32/float64 or canonical CSR).
 
@@ -188,11 +203,12 @@ class RBFGraph:
         mass are then those of the matrix actually multiplied.
         """
         stored, lock = [0], threading.Lock()
+        scale = UNSCALED if column_scale is None else ColumnScale(column_scale)
 
         def keep(rows):
             if max_entries is not None and stored[0] > max_entries:
                 return None
-            part = self._keep(rows, diagonal, column_scale)
+            part = self._keep(rows, diagonal, scale)
             with lock:
                 stored[0] += int(part[0][-1])
             return part
@@ -208,21 +224,19 @@ class RBFGraph:
         return (kept, np.concatenate([p[3] for p in parts]),
                 np.concatenate([p[4] for p in parts]))
 
-    def _keep(self, rows, diagonal, column_scale=None):
+    def _keep(self, rows, diagonal, scale=UNSCALED):
         """The sparse form of the block ``rows``: the diagonal and the non-zero
         entries of at least ``DROP_RATIO`` times the row's largest off-diagonal one;
         CSR parts, degrees and dropped mass.  Dense data go through the float32
         screen (:class:`Float32Screen`) when it rules out enough entries, else every
         entry is computed in float64 (``_graph.extract_kept``)."""
         rows = rows.astype(np.int64)
-        scaled = column_scale is not None
-        scale = np.ascontiguousarray(column_scale if scaled else np.empty(0), dtype=np.float64)
         if self.screen is not None:
-            part = self.screen.kept(rows, self.gamma, diagonal, scale, scaled)
+            part = self.screen.kept(rows, self.gamma, diagonal, scale)
             if part is not None:
                 return part
-        return _graph.extract_kept(self.affinity(rows, diagonal), rows, scale, scaled,
-                                   DROP_RATIO, 1)
+        return _graph.extract_kept(self.affinity(rows, diagonal), rows, scale.values,
+                                   scale.scaled, DROP_RATIO, 1)
 
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed (through the
@@ -319,15 +333,15 @@ class Float32Screen:
         self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
         self.enabled = d * eps < 0.01
 
-    def kept(self, rows, gamma, diagonal, scale, scaled):
-        """``_graph.screened_kept`` of the block ``rows``, or None."""
+    def kept(self, rows, gamma, diagonal, scale):
+        """``_graph.screened_kept`` of the block ``rows`` (``scale``: a
+        :class:`ColumnScale`), or None."""
         if not self.enabled:
             return None
         G = self.rows32[rows] @ self.rows32.T
-        log_scale = np.log(scale) if scaled else scale
-        return _graph.screened_kept(G, rows, self.rows, self.sq_norms, self.norms, log_scale,
-                                    scale, scaled, gamma, self.c0, diagonal, DROP_RATIO,
-                                    self.MAX_CANDIDATES, 1)
+        return _graph.screened_kept(G, rows, self.rows, self.sq_norms, self.norms, scale.logs,
+                                    scale.values, scale.scaled, gamma, self.c0, diagonal,
+                                    DROP_RATIO, self.MAX_CANDIDATES, 1)
 
 
 class _NoBar:
