@@ -12,6 +12,7 @@ _openmp_runtime.load()
 from ._config import show_config  # noqa: E402
 from .attack import MIRLabelFlipAttack, labels_to_recheck, poison_labels  # noqa: E402
 from .impact import FlipImpact, flip_impact  # noqa: E402
+from .robustness import FlipAttack, FlipRobustness, flip_attack, flip_robustness  # noqa: E402
 from .influence import (  # noqa: E402
     DegenerateGammaWarning,
     MajorInfluenceRange,
@@ -24,11 +25,15 @@ from ._version import __version__  # noqa: E402
 
 __all__ = [
     "DegenerateGammaWarning",
+    "FlipAttack",
     "FlipImpact",
+    "FlipRobustness",
     "MIRLabelFlipAttack",
     "MIRResult",
     "auto_gamma",
+    "flip_attack",
     "flip_impact",
+    "flip_robustness",
     "labels_to_recheck",
     "poison_labels",
     "MajorInfluenceRange",

@@ -102,30 +102,44 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
     FlipImpact
         Equal, flip by flip, to separate scikit-learn fits on the flipped labels.
     """
-    if victim not in VICTIMS:
-        raise ValueError(f"victim must be one of {tuple(VICTIMS)}, got {victim!r}")
     if flip_to not in FLIP_TARGETS:
         raise ValueError(f"flip_to must be one of {FLIP_TARGETS}, got {flip_to!r}")
+    estimator, X, y, unlabelled, y_true = flip_problem(X, y, victim, gamma, y_true, n_jobs,
+                                                       graph, victim_params)
+    n_classes = len(np.unique(y[~unlabelled]))
+    if flip_to == "other" and n_classes != 2:
+        raise ValueError(f"flip_to='other' needs exactly two classes, found {n_classes}; "
+                         "use flip_to='next'")
+    return impact_on_graph(victim_operator(X, estimator, victim, n_jobs, graph), estimator, y,
+                           unlabelled, y_true)
+
+
+def flip_problem(X, y, victim, gamma, y_true, n_jobs, graph, victim_params):
+    """Validate a flip computation's inputs: ``(estimator, X, y, unlabelled mask,
+    y_true)``, with the clear errors :func:`flip_impact` and
+    :func:`~mir_fast.robustness.flip_robustness` share."""
+    if victim not in VICTIMS:
+        raise ValueError(f"victim must be one of {tuple(VICTIMS)}, got {victim!r}")
     estimator = VICTIMS[victim](gamma=gamma, n_jobs=n_jobs, graph=graph, **victim_params)
     estimator._check_params()
     X, _ = check_features(X)
     y = np.asarray(y)
     unlabelled_mask(y, X.shape[0])  # shape and NaN checks, with their messages
     unlabelled = y == -1 if y.dtype.kind in "biuf" else np.zeros(len(y), dtype=bool)
-    classes = np.unique(y[~unlabelled])
-    if len(classes) < 2:
+    if len(np.unique(y[~unlabelled])) < 2:
         raise ValueError("the labelled inputs of y hold one class only: there is no "
                          "label to flip to")
-    if flip_to == "other" and len(classes) != 2:
-        raise ValueError(f"flip_to='other' needs exactly two classes, found {len(classes)}; "
-                         "use flip_to='next'")
     if y_true is not None:
         y_true = np.asarray(y_true)
         if y_true.shape != y.shape:
             raise ValueError(f"y_true has shape {y_true.shape}, y has {y.shape}")
-    operator = GraphOperator(RBFGraph(X, estimator.gamma, effective_n_threads(n_jobs)),
-                             victim, mode=graph, memory_budget=estimator.memory_budget)
-    return impact_on_graph(operator, estimator, y, unlabelled, y_true)
+    return estimator, X, y, unlabelled, y_true
+
+
+def victim_operator(X, estimator, victim, n_jobs, graph):
+    """The victim's certified graph operator on validated features."""
+    return GraphOperator(RBFGraph(X, estimator.gamma, effective_n_threads(n_jobs)), victim,
+                         mode=graph, memory_budget=estimator.memory_budget)
 
 
 def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
@@ -153,52 +167,89 @@ def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
                       error=error, clean_error=clean_error)
 
 
+def unit_iterations(estimator, operator, labelled, columns=None, labels=None):
+    """The victim's iteration run on unit labels: yields ``(t, A_t, D_t)`` for
+    ``t = 0, ..., max_iter``.
+
+    ``A_t`` (n x m) holds the responses after ``t`` updates to a unit label on the
+    labelled inputs ``labelled[columns]`` (all of them by default), ``D_t = A_t -
+    A_{t-1}`` (``A_{-1} = 0``, scikit-learn's first previous iterate).  Both live in
+    buffers the next step reuses: read them before asking for the next.  With
+    ``labels`` (l x m, rows summing to one) the labelled rows hold those instead of
+    units (``labels = C``, the one-hot labels, is the clean fit itself).
+
+    Label propagation divides each row by its sum over *all* unit columns; when
+    ``columns`` is a part of them, that sum travels with the panel as one extra
+    column (the response to a unit on every labelled input, which is 1 on every
+    row it has reached), so a panel's columns equal the whole run's.
+    """
+    n, spreading = operator.graph.n, operator.variant == "spreading"
+    if labels is None:
+        columns = np.arange(len(labelled)) if columns is None else np.asarray(columns)
+        m = len(columns)
+        rows, cols, values = labelled[columns], np.arange(m), 1.0
+    else:
+        m = labels.shape[1]
+        held = np.nonzero(labels)
+        rows, cols, values = labelled[held[0]], held[1], labels[held]
+    partial = m < len(labelled) and labels is None and not spreading
+    A = np.zeros((n, m + partial))
+    A[rows, cols] = values
+    if partial:
+        A[labelled, m] = 1.0
+    floor = None
+    if spreading:  # (1 - alpha) E, in the product's units
+        floor = np.zeros(n)
+        clamp = np.broadcast_to(values, rows.shape) * (1.0 - estimator.alpha)
+        np.add.at(floor, rows, clamp / estimator.alpha)
+    previous = None  # n x m buffers: A, the previous A (reused for D), the product
+    for t in range(estimator.max_iter + 1):
+        D = A if previous is None else np.subtract(A, previous, out=previous)
+        yield t, A[:, :m], D[:, :m]
+        if t == estimator.max_iter:
+            return
+        previous = A
+        product = operator.apply(A, floor)
+        if spreading:  # alpha S A + (1 - alpha) E
+            product *= estimator.alpha
+            product[rows, cols] += (1.0 - estimator.alpha) * values
+        else:  # rows normalised, the labelled rows clamped to E
+            normaliser = product[:, m:] if partial else product.sum(axis=1, keepdims=True)
+            normaliser = np.where(normaliser == 0, 1.0, normaliser)
+            product /= normaliser
+            product[labelled] = 0.0
+            product[rows, cols] = values
+            if partial:
+                product[labelled, m] = 1.0
+        A = product
+
+
 def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, n_classes):
     """Run the victim on the unit responses; read the clean fit and every flip at the
     iteration its own stopping test ends it.  Returns (clean codes, flipped codes
     (l x n), flips' n_iter, clean n_iter)."""
-    n, n_labelled = len(unlabelled), len(labelled)
-    unit = labelled, np.arange(n_labelled)  # A's entries of a unit label
-    A = np.zeros((n, n_labelled))
-    A[unit] = 1.0
+    n_labelled = len(labelled)
     C = np.zeros((n_labelled, n_classes))
     C[np.arange(n_labelled), codes] = 1.0
-    spreading = operator.variant == "spreading"
-    floor = None
-    if spreading:  # (1 - alpha) E, in the product's units
-        floor = np.zeros(n)
-        floor[labelled] = (1.0 - estimator.alpha) / estimator.alpha
-    previous = None  # n x l buffers: A, the previous A (reused for D), the product
     flips = np.arange(n_labelled)
-    flipped = np.empty((n_labelled, n), dtype=np.int64)
+    flipped = np.empty((n_labelled, len(unlabelled)), dtype=np.int64)
     n_iter = np.full(n_labelled, estimator.max_iter, dtype=np.int64)
     pending = np.ones(n_labelled, dtype=bool)
     clean, clean_n_iter = None, estimator.max_iter
-    for t in range(estimator.max_iter):
-        D = A if previous is None else np.subtract(A, previous, out=previous)
+    for t, A, D in unit_iterations(estimator, operator, labelled):
+        if t == estimator.max_iter:
+            break
         G = D @ C
         clean_change = np.abs(G).sum()
         if clean is None and clean_change < estimator.tol:
             clean, clean_n_iter = _codes(A @ C), t
         stop = pending & _flips_stop(D, G, clean_change, codes, targets, estimator.tol)
-        del D
         if stop.any():
             flipped[stop] = _flipped_codes(A, C, flips[stop], codes[stop], targets[stop])
             n_iter[stop], pending[stop] = t, False
         if clean is not None and not pending.any():
             return clean, flipped, n_iter, clean_n_iter
-        previous = A
-        product = operator.apply(A, floor)
-        if spreading:  # alpha S A + (1 - alpha) E
-            product *= estimator.alpha
-            product[unit] += 1.0 - estimator.alpha
-        else:  # rows normalised, the labelled rows clamped to E
-            normaliser = product.sum(axis=1, keepdims=True)
-            normaliser[normaliser == 0] = 1.0
-            product /= normaliser
-            product[labelled] = 0.0
-            product[unit] = 1.0
-        A = product
+        del D  # its buffer is the next product's input: no fourth n x l array
     if clean is None:
         clean = _codes(A @ C)
     if pending.any():
