@@ -1,6 +1,7 @@
 """The ``mir-fast`` command line."""
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -147,6 +148,61 @@ def _impact(args):
     return 0
 
 
+def _robustness(args):
+    from ._io import read_dataset
+    from ._robustness_figure import certified_curves
+    from .robustness import flip_robustness
+    from .victims import VICTIMS
+
+    if args.gamma == "auto":
+        raise ValueError("robustness needs the victims' RBF width: give --gamma (a number)")
+    if args.max_flips < 1:
+        raise ValueError(f"--max-flips must be at least 1, got {args.max_flips}")
+    data = read_dataset(args.input, labels=args.labels, fmt=args.format,
+                        label_column=args.label_column, unlabelled_value=args.unlabelled_value)
+    known = ~data.unlabelled  # inputs whose true label the file gives
+    if args.labelled_fraction is not None:
+        data = data.keep_labelled_fraction(args.labelled_fraction, args.seed)
+    classes, y = data.codes()
+    truth = None
+    if known[data.unlabelled].all():  # every unlabelled input's label was hidden
+        truth = np.full(len(y), -1, dtype=np.int64)
+        labels = np.asarray(data.labels)
+        in_classes = np.isin(labels, classes)
+        truth[in_classes] = np.searchsorted(classes, labels[in_classes])
+    victims = ["propagation", "spreading"] if args.victim == "both" else [args.victim]
+    settings = {k: v for k, v in (("max_iter", args.max_iter), ("tol", args.tol))
+                if v is not None}
+    records, curves, ks = [], {}, list(range(0, args.max_flips + 1))
+    for name in victims:
+        extra = dict(settings, **({"alpha": args.alpha} if name == "spreading"
+                                  and args.alpha is not None else {}))
+        result = flip_robustness(data.X, y, victim=name, gamma=args.gamma,
+                                 max_flips=args.max_flips, y_true=truth,
+                                 n_jobs=args.n_jobs, **extra)
+        for k in ks[1:]:
+            records.append(dict(
+                victim=name, k=k, radius_k=int((result.radius == k).sum()),
+                unchanged=round(result.certified_fraction(k), 6),
+                accurate=None if truth is None else round(result.certified_accuracy(k), 6)))
+        shares = [result.certified_fraction(k) if truth is None
+                  else result.certified_accuracy(k) for k in ks]
+        victim = VICTIMS[name]
+        curves[victim.title] = (ks, shares, victim.colour, "-")
+        _note(args, f"{name}: {len(result.radius)} unlabelled inputs, "
+                    f"{int((result.radius == -1).sum())} that no flips change, "
+                    f"{int((result.radius > args.max_flips).sum())} that need more than "
+                    f"{args.max_flips}; n_iter {result.n_iter}, radii up to "
+                    f"{result.stable_flips} hold under the stopping rule")
+    ylabel = ("certified accuracy (%)" if truth is not None
+              else "predictions unchanged by any k flips (%)")
+    certified_curves(curves, args.plot, f"{os.path.basename(args.input)}: certified "
+                     "robustness to label flips", ylabel)
+    _note(args, f"figure: {args.plot}")
+    _write(args, records, ["victim", "k", "radius_k", "unchanged", "accurate"])
+    return 0
+
+
 def _reproduce(args):
     from .experiments import reproduce
 
@@ -289,6 +345,22 @@ def build_parser():
     impact.add_argument("--flip-to", choices=["other", "next"], default="other",
                         help="the other class (binary), or the next class")
     impact.set_defaults(run=_impact)
+
+    robustness = commands.add_parser("robustness", help="certified robustness: the fewest "
+                                     "label flips that change each prediction, per victim")
+    _add_io_options(robustness)
+    robustness.add_argument("--victim", choices=["propagation", "spreading", "both"],
+                            default="both", help="default: both, on one figure")
+    robustness.add_argument("--max-flips", type=int, default=10,
+                            help="largest k to certify (default 10)")
+    robustness.add_argument("--max-iter", type=int, help="default: scikit-learn's")
+    robustness.add_argument("--tol", type=float, help="default: scikit-learn's (1e-3)")
+    robustness.add_argument("--alpha", type=float, help="spreading's clamping (default 0.2)")
+    robustness.add_argument("--plot", default="robustness.png",
+                            help="PNG of the certified accuracy against k (default "
+                            "robustness.png); the unchanged share when true labels are "
+                            "unknown")
+    robustness.set_defaults(run=_robustness)
     _add_reproduce(commands)
     return parser
 

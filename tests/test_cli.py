@@ -131,6 +131,9 @@ def test_labelled_fraction_and_auto_gamma(data, files):
         ("digits.npz", ["attack", "--budget", "5000"], "exceeds"),
         ("digits.npz", ["score", "--labelled-fraction", "2"], "must be in (0, 1]"),
         ("multi.npz", ["attack", "--budget", "2"], "exactly two classes"),
+        ("digits.npz", ["robustness"], "robustness needs the victims' RBF width"),
+        ("digits.npz", ["robustness", "--gamma", "3", "--max-flips", "0"],
+         "--max-flips must be at least 1"),
     ],
 )
 def test_errors_are_one_line_without_traceback(files, tmp_path, make, args, message):
@@ -170,3 +173,39 @@ def test_console_script_is_installed():
     assert script, f"no mir-fast console script in {sysconfig.get_path('scripts')}"
     out = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "score" in out.stdout and "audit" in out.stdout
+
+
+def test_robustness_prints_the_certified_table_and_draws_the_figure(tmp_path):
+    from mir_fast import flip_robustness
+
+    X, y, _, _ = digits17(test_size=0)
+    path = tmp_path / "full.npz"
+    np.savez(path, X=X, y=y)
+    figure = tmp_path / "curve.png"
+    out = run("robustness", str(path), "--gamma", GAMMA, "--labelled-fraction", "0.1",
+              "--max-flips", "4", "--plot", str(figure), "--max-iter", "8")
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [(r["victim"], int(r["k"])) for r in rows] == \
+        [(v, k) for v in ("propagation", "spreading") for k in range(1, 5)]
+    split = labelled_split(y, 0.1, 2020)
+    for victim in ("propagation", "spreading"):
+        result = flip_robustness(X, split, victim=victim, gamma=3.0, max_flips=4,
+                                 max_iter=8, y_true=y)
+        for row in (r for r in rows if r["victim"] == victim):
+            k = int(row["k"])
+            assert int(row["radius_k"]) == (result.radius == k).sum()
+            assert float(row["unchanged"]) == pytest.approx(result.certified_fraction(k),
+                                                            abs=1e-6)
+            assert float(row["accurate"]) == pytest.approx(result.certified_accuracy(k),
+                                                           abs=1e-6)
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "radii up to" in out.stderr
+
+
+def test_robustness_without_true_labels_reports_the_unchanged_share(files, tmp_path):
+    out = run("robustness", str(files["npz"]), "--gamma", GAMMA, "--victim", "spreading",
+              "--max-flips", "2", "--plot", str(tmp_path / "c.png"))
+    assert out.returncode == 0, out.stderr
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [r["accurate"] for r in rows] == ["", ""] and len(rows) == 2
