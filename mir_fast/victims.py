@@ -249,12 +249,26 @@ class BatchedVictim:
         """Every labelled input of ``y`` flipped alone (to the next class), all at once
         on this victim's graph: ``mir_fast.flip_impact``'s result, equal to a
         separate fit per flip."""
-        from .impact import VICTIMS as ESTIMATORS, impact_on_graph
+        from .impact import impact_on_graph
 
         y = np.asarray(y)
+        return impact_on_graph(self.operator, self._estimator(), y, y == -1, y_true)
+
+    def robustness(self, y, y_true=None, max_flips=None):
+        """``mir_fast.flip_robustness`` of the labels ``y`` on this victim's graph."""
+        from .robustness import robustness_on_graph
+
+        y = np.asarray(y)
+        return robustness_on_graph(self.operator, self._estimator(), y, y == -1, max_flips,
+                                   y_true)
+
+    def _estimator(self):
+        """The engine's estimator with this victim's settings (its loop and checks)."""
+        from .impact import VICTIMS as ESTIMATORS
+
         estimator = ESTIMATORS[self.kind.engine_variant](gamma=self.gamma, **self.settings)
         estimator._check_params()
-        return impact_on_graph(self.operator, estimator, y, y == -1, y_true)
+        return estimator
 
     def predict(self, Y):
         """Transductive labels for each row of ``Y`` (-1 marks unlabelled inputs).

@@ -1,4 +1,5 @@
-"""The paper's experiments (RQ1-RQ4), resumable, with reports beside the paper's numbers.
+"""The paper's experiments (RQ1-RQ4) and ours (RQ5, certified robustness), resumable,
+with reports beside the paper's numbers.
 
 ``reproduce("all", dataset="mnist17")`` runs section 6 of the paper on one data set and
 writes, under ``out``, one JSON-lines file of records per research question and a
@@ -8,13 +9,13 @@ writes, under ``out``, one JSON-lines file of records per research question and 
 import os
 import time
 
-from . import rq1, rq2, rq3, rq4
+from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
 from .questions import QUESTIONS, Plan, register_question
 from .report import write_report
 from .store import ResultStore, run_metadata
 
-for _question in (rq1, rq2, rq3, rq4):
+for _question in (rq1, rq2, rq3, rq4, rq5):
     register_question(_question)
 
 QUICK_DATASET = "digits17"
