@@ -36,10 +36,11 @@ def test_quick_run_writes_every_table_and_the_figure(quick_run):
     folder, completed = quick_run
     report = (folder / "report.md").read_text()
     for heading in ("RQ1: Kendall tau", "RQ2: inductive error", "RQ3: MIR vs Liu",
-                    "RQ3: seconds to choose", "RQ4: re-check"):
+                    "RQ3: seconds to choose", "RQ4: re-check", "RQ5: certified accuracy"):
         assert heading in report
     assert "| L. propagation |" in report and "| L. spreading |" in report
-    assert (folder / "rq2-figure.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for figure in ("rq2-figure.png", "rq5-figure.png"):
+        assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "report.md" in completed.stdout
 
 
@@ -131,3 +132,29 @@ def test_reproduce_names_the_missing_extra_before_any_work(monkeypatch, tmp_path
     with pytest.raises(ImportError, match=r"mir_fast\[experiments\]"):
         reproduce("all", quick=True, out=str(tmp_path))
     assert not (tmp_path / "records").exists()  # nothing was run
+
+
+def test_rq5_records_the_certificates_of_flip_robustness(quick_run):
+    from mir_fast import flip_robustness
+    from mir_fast.experiments.rq5 import MAX_FLIPS, most_used_labels
+    from mir_fast.victims import VICTIMS
+
+    folder, _ = quick_run
+    records = _records(folder, "rq5")
+    assert len(records) == 2 * 3
+    X, y, _, _ = datasets.digits17()
+    codes = (y == 7).astype(np.int64)
+    for record in (r for r in records if r["labelled"] == 0.15):
+        split = datasets.labelled_split(codes, 0.15, random_state=record["seed"])
+        variant = record["victim"]
+        result = flip_robustness(X, split, victim=variant, gamma=3.0, y_true=codes,
+                                 max_flips=MAX_FLIPS, **VICTIMS[variant].settings)
+        assert record["certified_accuracy"] == pytest.approx(
+            [result.certified_accuracy(k) for k in range(MAX_FLIPS + 1)])
+        assert record["stable_flips"] == result.stable_flips
+        ranking = major_influence_range(X, split, gamma=3.0).ranking()
+        labelled = np.flatnonzero(split != -1)
+        count = record["top_count"]
+        shared = np.intersect1d(ranking[:count], most_used_labels(result.flips, labelled,
+                                                                  count))
+        assert record["mir_overlap"] == len(shared) / count
