@@ -150,7 +150,7 @@ def _impact(args):
 
 def _robustness(args):
     from ._io import read_dataset
-    from ._robustness_figure import certified_curves
+    from ._figures import certified_curves, require_figure_library
     from .robustness import flip_robustness
     from .victims import VICTIMS
 
@@ -158,6 +158,7 @@ def _robustness(args):
         raise ValueError("robustness needs the victims' RBF width: give --gamma (a number)")
     if args.max_flips < 1:
         raise ValueError(f"--max-flips must be at least 1, got {args.max_flips}")
+    require_figure_library("the robustness figure (--plot)")
     data = read_dataset(args.input, labels=args.labels, fmt=args.format,
                         label_column=args.label_column, unlabelled_value=args.unlabelled_value)
     known = ~data.unlabelled  # inputs whose true label the file gives

@@ -57,11 +57,12 @@ def test_a_toy_victim_data_set_and_question_flow_through_reproduce(toy_entries, 
     report = (tmp_path / "report.md").read_text()
     assert "Reproduction of the paper's experiments: toy blobs" in report
     assert "### Count on toy blobs" in report and "| 25% | 16 |" in report  # 64 transductive
-    assert report.count("| Long propagation |") == 1 + 3 * 3  # RQ1; RQ4: 3 tables x 3 splits
+    # RQ1; RQ4: 3 tables x 3 splits; RQ5: a row per labelled fraction
+    assert report.count("| Long propagation |") == 1 + 3 * 3 + 3
     assert "Long propagation RF" in report  # RQ2's columns
-    assert report.count("| Long propagation | 5% |") == 3  # RQ4's three tables
+    assert report.count("| Long propagation | 5% |") == 3 + 1  # RQ4's three tables, RQ5
     assert "The paper's numbers are in parentheses." in report  # paper_name="MNIST"
-    for rq in ("rq1", "rq2", "rq4"):
+    for rq in ("rq1", "rq2", "rq4", "rq5"):
         with open(tmp_path / "records" / f"{rq}.jsonl") as fh:
             victims_seen = {json.loads(line)["victim"] for line in fh}
         assert victims_seen == {"propagation", "spreading", "long-propagation"}

@@ -9,6 +9,7 @@ writes, under ``out``, one JSON-lines file of records per research question and 
 import os
 import time
 
+from .._figures import require_figure_library
 from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
 from .questions import QUESTIONS, Plan, register_question
@@ -19,16 +20,6 @@ for _question in (rq1, rq2, rq3, rq4, rq5):
     register_question(_question)
 
 QUICK_DATASET = "digits17"
-
-
-def _require_figure_library():
-    """The report draws figures with matplotlib: say so before any work, not after."""
-    import importlib.util
-
-    if importlib.util.find_spec("matplotlib") is None:
-        raise ImportError("the reproduction report draws its figures with matplotlib, which "
-                          "is not installed: pip install \"mir_fast[experiments]\" (or "
-                          "pip install matplotlib)")
 
 
 def _progress(enabled):
@@ -80,7 +71,7 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     for name, values in (("labelled", labelled), ("budgets", budgets)):
         if not values or not all(0 < v < 1 for v in values):
             raise ValueError(f"{name} must be fractions in (0, 1), got {list(values)}")
-    _require_figure_library()
+    require_figure_library("the reproduction report's figures")
     start = time.perf_counter()
     problem = Problem.load(dataset, data_home=data_home, n_jobs=n_jobs, max_train=max_train)
     folder = out or os.path.join("mir-fast-results", dataset.replace(":", "-"))

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 
-from .._robustness_figure import certified_curves
+from .._figures import certified_curves
 from ..victims import VICTIMS
 from . import tables
 from .protocol import victim_order
