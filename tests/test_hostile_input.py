@@ -300,7 +300,7 @@ def test_cli_demo_takes_gamma_auto():
 #: The modules that check user input: every error must be raised by one of them
 #: (the estimators check their input with scikit-learn's own validation first).
 VALIDATION_FILES = {"_validation.py", "_threads.py", "influence.py", "attack.py", "split.py",
-                    "semi_supervised.py", "impact.py"}
+                    "semi_supervised.py", "impact.py", "robustness.py"}
 SKLEARN_UTILS = os.path.dirname(__import__("sklearn.utils.validation").utils.validation.__file__)
 SKLEARN_VALIDATION_FILES = {"validation.py", "multiclass.py"}
 
@@ -392,6 +392,17 @@ def _fit(victim):
     return lambda X, y, **kwargs: estimator(**kwargs).fit(X, y)
 
 
+MAX_FLIPS = mostly_strategy(st.sampled_from([None, 1, 3]),
+                            st.sampled_from([0, -2, 1.5, True, "3"]))
+
+
+def _robustness(X, y, **kwargs):
+    from mir_fast import flip_robustness
+
+    victim = "spreading" if "alpha" in kwargs else "propagation"
+    return flip_robustness(X, y, victim=victim, **kwargs)
+
+
 def _impact(X, y, **kwargs):
     from mir_fast import flip_impact
 
@@ -406,18 +417,20 @@ def test_the_input_layer_never_crashes(data):
     n = len(X) if isinstance(X, list) else (X.shape[0] if np.ndim(X) else 0)
     y = data.draw(labels(n))
     call = data.draw(st.sampled_from(["mir", "poison", "recheck", "propagation", "spreading",
-                                      "impact"]))
+                                      "impact", "robustness"]))
     kwargs = dict(gamma=data.draw(GAMMAS), n_jobs=data.draw(N_JOBS))
     if call in ("mir", "poison", "recheck"):
         kwargs["threshold"] = data.draw(THRESHOLDS)
     if call in ("poison", "recheck"):
         kwargs["budget"] = data.draw(BUDGETS)
-    if call in ("spreading", "impact"):
+    if call in ("spreading", "impact") or (call == "robustness" and data.draw(st.booleans())):
         kwargs["alpha"] = data.draw(ALPHAS)
-    if call in ("propagation", "spreading", "impact"):
+    if call in ("propagation", "spreading", "impact", "robustness"):
         kwargs["max_iter"] = data.draw(MAX_ITERS)
+    if call == "robustness":
+        kwargs["max_flips"] = data.draw(MAX_FLIPS)
     function = {"mir": major_influence_range, "poison": poison_labels,
-                "recheck": labels_to_recheck, "impact": _impact,
+                "recheck": labels_to_recheck, "impact": _impact, "robustness": _robustness,
                 "propagation": _fit("propagation"), "spreading": _fit("spreading")}[call]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -76,7 +76,7 @@ def table(store, info, folder):
     fractions = sorted({r["labelled"] for r in records})
     variants = sorted({r["victim"] for r in records}, key=victim_order)
     header = ["victim", "labelled", "clean accuracy"] + [f"k = {k}" for k in SHOWN_K] + [
-        "median radius", "MIR overlap (random)", "stable flips"]
+        f"median radius (of those <= {MAX_FLIPS})", "MIR overlap (random)", "stable flips"]
     rows, curves = [], {}
     styles = ("-", "--", ":", "-.")
     for variant in variants:
