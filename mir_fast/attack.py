@@ -85,7 +85,7 @@ def _runner_up(X, result, labelled_codes, chosen, n_classes):
 
 
 def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
-                  random_state=None, n_jobs=None):
+                  random_state=None, n_jobs=None, progress=False):
     """Flip the labels of the labelled inputs with the highest MIR.
 
     Parameters
@@ -107,6 +107,8 @@ def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
     random_state : int, RandomState or None
         Used by ``flip_to="random"`` only.
     n_jobs : int or None
+    progress : bool, default=False
+        A progress bar (with the time left) for the MIR pass.
 
     Returns
     -------
@@ -131,7 +133,7 @@ def poison_labels(X, y, *, budget, gamma, flip_to="other", threshold=0.5,
         y_array = y_array.ravel()
     problem = _core.prepare(X, y_array)  # validated once, for MIR and the flips
     X_checked = problem.X
-    result = mir_of_problem(problem, gamma, threshold, n_threads)
+    result = mir_of_problem(problem, gamma, threshold, n_threads, progress)
     if not isinstance(gamma, str):
         _core.warn_if_degenerate(result, stacklevel=3)
     n_flip = resolve_budget(budget, len(result.labelled))
