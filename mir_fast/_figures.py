@@ -7,8 +7,8 @@ def require_figure_library(what="the figures"):
     import importlib.util
 
     if importlib.util.find_spec("matplotlib") is None:
-        raise ImportError(f"drawing {what} needs matplotlib, which is not installed: pip install "
-                          "\"mir_fast[experiments]\" (or pip install matplotlib)")
+        raise ImportError(f"drawing {what} needs matplotlib, a dependency of mir_fast that "
+                          "is not installed here: pip install matplotlib")
 
 
 def certified_curves(curves, path, title, ylabel):

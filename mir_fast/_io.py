@@ -17,6 +17,7 @@ import csv
 import io
 import json
 import os
+import sys
 
 import numpy as np
 import scipy.sparse as sp
@@ -266,22 +267,47 @@ def _read_svmlight(path):
     return X, y
 
 
+#: Longest cell of a Markdown table before it is cut (lists of dominated inputs).
+MARKDOWN_CELL = 60
+
+
+def output_format(out=None, fmt=None, terminal=False):
+    """The format of a table: ``fmt`` if given, else from ``out``'s extension (.json,
+    .md), else Markdown on a terminal and CSV in a pipe or file."""
+    if fmt is not None:
+        return fmt
+    if out:
+        lower = out.lower()
+        return "json" if lower.endswith(".json") else "markdown" if lower.endswith(".md") \
+            else "csv"
+    return "markdown" if terminal else "csv"
+
+
+def _cell(value):
+    return " ".join(map(str, value)) if isinstance(value, (list, np.ndarray)) else _plain(value)
+
+
 def write_table(records, columns, out=None, fmt=None):
-    """Write records (dicts) as CSV or JSON to ``out`` (a path) or standard output."""
-    if fmt is None:
-        fmt = "json" if out and out.lower().endswith(".json") else "csv"
+    """Write records (dicts) as CSV, JSON or a Markdown table to ``out`` (a path) or
+    standard output (Markdown when that is a terminal, unless ``fmt`` says)."""
+    fmt = output_format(out, fmt, terminal=not out and sys.stdout.isatty())
     buffer = io.StringIO()
     if fmt == "json":
         json.dump([{c: _plain(r[c]) for c in columns} for r in records], buffer, indent=1)
         buffer.write("\n")
+    elif fmt == "markdown":
+        rows = [[str(_cell(r[c])) for c in columns] for r in records]
+        rows = [[v if len(v) <= MARKDOWN_CELL else v[: MARKDOWN_CELL - 3] + "..." for v in row]
+                for row in rows]
+        widths = [max([len(c)] + [len(row[i]) for row in rows]) for i, c in enumerate(columns)]
+        line = lambda cells: "| " + " | ".join(v.ljust(w) for v, w in zip(cells, widths)) + " |"
+        buffer.write("\n".join([line(columns), line(["-" * w for w in widths])]
+                               + [line(row) for row in rows]) + "\n")
     else:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(columns)
         for record in records:
-            writer.writerow(
-                [" ".join(map(str, v)) if isinstance(v, (list, np.ndarray)) else _plain(v)
-                 for v in (record[c] for c in columns)]
-            )
+            writer.writerow([_cell(record[c]) for c in columns])
     if out:
         with open(out, "w") as fh:
             fh.write(buffer.getvalue())

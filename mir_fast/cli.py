@@ -33,6 +33,31 @@ def _demo(args):
     return 0
 
 
+def _example_data(args):
+    import csv
+
+    from sklearn.datasets import dump_svmlight_file
+
+    from .datasets import digits17, labelled_split
+
+    X, y_true, _, _ = digits17(test_size=0)
+    y = labelled_split(y_true, args.labelled, random_state=args.seed)
+    os.makedirs(args.folder, exist_ok=True)
+    paths = [os.path.join(args.folder, f"data.{ext}") for ext in ("npz", "csv", "svm")]
+    np.savez(paths[0], X=X, y=y, y_true=y_true)
+    with open(paths[1], "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([f"pixel{i}" for i in range(X.shape[1])] + ["label"])
+        writer.writerows([*row, "" if label == -1 else label] for row, label in zip(X, y))
+    dump_svmlight_file(X, y, paths[2])
+    for path in paths:
+        print(path)
+    _note(args, f"scikit-learn's digits, 1 vs 7: {len(y)} images, {int((y != -1).sum())} "
+                f"labelled ({args.labelled:.0%}, seed {args.seed}), the rest -1 (or an empty "
+                "CSV cell)")
+    return 0
+
+
 def _gamma(text):
     if text == "auto":
         return text
@@ -120,6 +145,12 @@ def _audit(args):
     for record in records:
         record["dominated"] = dominated[owner == record["index"]].tolist()
     _note(args, f"{len(records)} labels to re-check first")
+    if args.report:
+        from ._audit_report import write_audit_report
+        from ._figures import require_figure_library
+
+        require_figure_library("the report's thumbnails")
+        _note(args, f"report: {write_audit_report(args.report, records, data.X, args.input)}")
     _write(args, records, ["rank", "index", "label", "mir", "dominated"])
     return 0
 
@@ -281,8 +312,9 @@ def _add_io_options(command):
     command.add_argument("--seed", type=int, default=2020,
                          help="seed for --labelled-fraction and random flips (default 2020)")
     command.add_argument("--out", help="output file (default: standard output)")
-    command.add_argument("--output-format", choices=["csv", "json"],
-                         help="default: json for a .json --out, else csv")
+    command.add_argument("--output-format", choices=["csv", "json", "markdown"],
+                         help="default: from --out's extension (.json, .md, else csv); "
+                         "without --out a Markdown table on a terminal, CSV in a pipe")
     command.add_argument("--no-progress", action="store_true", help="no progress bar")
     command.add_argument("--quiet", action="store_true", help="no summary on stderr")
 
@@ -317,6 +349,14 @@ def build_parser():
     demo.add_argument("--n-jobs", type=int, default=None, help="threads")
     demo.set_defaults(run=_demo)
 
+    example = commands.add_parser("example-data", help="write data.npz, data.csv and data.svm "
+                                  "(scikit-learn's digits, 1 vs 7) to try the other commands")
+    example.add_argument("folder", nargs="?", default=".", help="where (default: here)")
+    example.add_argument("--labelled", type=float, default=0.25, help="labelled fraction")
+    example.add_argument("--seed", type=int, default=2020, help="split seed")
+    example.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    example.set_defaults(run=_example_data)
+
     score = commands.add_parser("score", help="MIR of every labelled input, ranked")
     _add_io_options(score)
     score.set_defaults(run=_score)
@@ -334,6 +374,8 @@ def build_parser():
     _add_io_options(audit)
     audit.add_argument("--budget", type=_budget, default=None,
                        help="how many (default: every label with MIR > 0)")
+    audit.add_argument("--report", help="also write a page (.md, or .html) with the inputs "
+                       "each label dominates; for square grey images, thumbnails")
     audit.set_defaults(run=_audit)
     impact = commands.add_parser("impact", help="the exact effect of flipping each label "
                                  "alone on a victim's predictions, ranked")

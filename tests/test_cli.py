@@ -209,3 +209,43 @@ def test_robustness_without_true_labels_reports_the_unchanged_share(files, tmp_p
     assert out.returncode == 0, out.stderr
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
     assert [r["accurate"] for r in rows] == ["", ""] and len(rows) == 2
+
+
+def test_example_data_writes_the_three_formats_the_readme_uses(tmp_path):
+    out = run("example-data", str(tmp_path / "here"))
+    assert out.returncode == 0, out.stderr
+    X, y, _, _ = digits17(test_size=0)
+    split = labelled_split(y, 0.25, 2020)
+    saved = np.load(tmp_path / "here" / "data.npz")
+    np.testing.assert_array_equal(saved["X"], X)
+    np.testing.assert_array_equal(saved["y"], split)
+    for name in ("data.npz", "data.csv", "data.svm"):
+        scored = run("score", str(tmp_path / "here" / name), "--gamma", GAMMA, "--quiet")
+        assert scored.returncode == 0, scored.stderr
+        ranks = [int(r["index"]) for r in csv.DictReader(io.StringIO(scored.stdout))]
+        assert ranks == list(major_influence_range(X, split, gamma=3.0).ranking())
+
+
+def test_markdown_tables_and_the_audit_report_with_thumbnails(files, tmp_path):
+    out = run("score", str(files["npz"]), "--gamma", GAMMA, "--out", str(tmp_path / "s.md"))
+    assert out.returncode == 0, out.stderr
+    lines = (tmp_path / "s.md").read_text().splitlines()
+    assert lines[0].split() == ["|", "rank", "|", "index", "|", "label", "|", "mir", "|"]
+    assert set(lines[1]) <= {"|", "-", " "} and len(lines) > 3
+    for page in ("audit.md", "audit.html"):
+        out = run("audit", str(files["npz"]), "--gamma", GAMMA, "--budget", "3", "--report",
+                  str(tmp_path / page))
+        assert out.returncode == 0, out.stderr
+        text = (tmp_path / page).read_text()
+        records = list(csv.DictReader(io.StringIO(out.stdout)))
+        for record in records:
+            assert f"input {record['index']} (label {record['label']}): MIR {record['mir']}" \
+                in text
+            thumbnail = tmp_path / "audit-images" / f"label-{record['index']}.png"
+            assert thumbnail.read_bytes()[:4] == b"\x89PNG"
+            assert f"audit-images/label-{record['index']}.png" in text
+    assert (tmp_path / "audit.html").read_text().startswith("<!DOCTYPE html>")
+    # CSR input is not an image: the page without thumbnails
+    out = run("audit", str(files["svm"]), "--gamma", GAMMA, "--budget", "2", "--report",
+              str(tmp_path / "plain.md"))
+    assert out.returncode == 0 and "![" not in (tmp_path / "plain.md").read_text()
