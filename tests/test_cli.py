@@ -200,7 +200,7 @@ def test_robustness_prints_the_certified_table_and_draws_the_figure(tmp_path):
             assert float(row["accurate"]) == pytest.approx(result.certified_accuracy(k),
                                                            abs=1e-6)
     assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "radii up to" in out.stderr
+    assert "radii exact for the clean fit" in out.stderr
 
 
 def test_robustness_without_true_labels_reports_the_unchanged_share(files, tmp_path):
@@ -249,3 +249,18 @@ def test_markdown_tables_and_the_audit_report_with_thumbnails(files, tmp_path):
     out = run("audit", str(files["svm"]), "--gamma", GAMMA, "--budget", "2", "--report",
               str(tmp_path / "plain.md"))
     assert out.returncode == 0 and "![" not in (tmp_path / "plain.md").read_text()
+
+
+def test_robustness_reads_the_true_labels_an_npz_holds(tmp_path):
+    from mir_fast import flip_robustness
+
+    assert run("example-data", str(tmp_path), "--labelled", "0.1").returncode == 0
+    out = run("robustness", str(tmp_path / "data.npz"), "--gamma", GAMMA, "--max-flips", "2",
+              "--victim", "propagation", "--plot", str(tmp_path / "c.png"))
+    assert out.returncode == 0, out.stderr
+    X, y, _, _ = digits17(test_size=0)
+    result = flip_robustness(X, labelled_split(y, 0.1, 2020), gamma=3.0, y_true=y,
+                             max_flips=2)
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert [float(r["accurate"]) for r in rows] == pytest.approx(
+        [result.certified_accuracy(k) for k in (1, 2)], abs=1e-6)
