@@ -27,6 +27,7 @@ import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.multiclass import check_classification_targets
@@ -35,7 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._core.graph import CrossAffinity, RBFGraph, progress_bar
 from ._core.propagation import MEMORY_BUDGET, MODES, GraphOperator
 from ._threads import effective_n_threads
-from ._validation import check_features
+from ._validation import check_features, check_sparse_structure
 
 SCIKIT_LEARN_KERNELS = ("knn",)
 
@@ -84,6 +85,7 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit on ``X`` with labels ``y`` (``-1`` marks an unlabelled input)."""
         self._check_params()
+        _sound_structure(X)
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], reset=True)
         check_classification_targets(y)
         self.X_ = X
@@ -146,6 +148,7 @@ class _RBFLabelPropagation(ClassifierMixin, BaseEstimator):
         """Class probabilities of new inputs: their affinities to the training inputs
         times ``label_distributions_``, each row normalised."""
         check_is_fitted(self)
+        _sound_structure(X)
         X = validate_data(self, X, accept_sparse=["csr", "csc", "coo", "dok", "bsr", "lil",
                                                   "dia"], reset=False)
         X, _ = check_features(X)
@@ -232,6 +235,13 @@ class LabelSpreading(_RBFLabelPropagation):
         super().__init__(kernel, gamma=gamma, n_neighbors=n_neighbors, alpha=alpha,
                          max_iter=max_iter, tol=tol, n_jobs=n_jobs, graph=graph,
                          memory_budget=memory_budget, verbose=verbose)
+
+
+def _sound_structure(X):
+    """A sparse X's structure checked before scikit-learn's validation, whose compiled
+    scipy conversions trust it (a corrupt index makes them write out of bounds)."""
+    if sp.issparse(X):
+        check_sparse_structure(X)
 
 
 def _stop_test_error(F, previous, products):

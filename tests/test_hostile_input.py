@@ -164,6 +164,44 @@ def test_corrupt_sparse_structure_is_a_clear_error(case):
     assert message in done.stdout
 
 
+
+@pytest.mark.parametrize("corrupt", ["X.indices[3] = -1", "X.indices[3] = 10**5",
+                                     "X.indptr[-1] = X.nnz + 50"])
+def test_the_victims_check_sparse_structure_before_scikit_learn_converts_it(corrupt):
+    """scikit-learn's validation hands a sparse X to scipy's compiled conversions, which
+    trust its structure: a complex CSR with a column index of -1 once made them write out
+    of bounds (heap corruption, then a crash or a hang far from the cause).  Every
+    estimator entry point checks the structure first."""
+    done = run_python(f"""
+        import numpy as np, scipy.sparse as sp
+        from mir_fast import flip_robustness
+        from mir_fast.semi_supervised import LabelPropagation, LabelSpreading
+        from mir_fast.datasets import digits17, labelled_split
+        X0, y, _, _ = digits17(test_size=0)
+        y = labelled_split(y, 0.25)
+        fitted = LabelPropagation(gamma=3.0).fit(X0, y)
+        calls = {{
+            "propagation fit": lambda X: LabelPropagation(gamma=3.0).fit(X, y),
+            "spreading fit": lambda X: LabelSpreading(gamma=3.0).fit(X, y),
+            "predict_proba": lambda X: fitted.predict_proba(X),
+            "flip_robustness": lambda X: flip_robustness(X, y, gamma=3.0, max_flips=1),
+        }}
+        for name, call in calls.items():
+            for dtype in (np.float64, np.complex128):
+                X = sp.csr_matrix(X0.astype(dtype))
+                {corrupt}
+                try:
+                    call(X)
+                    print(name, "no error")
+                except ValueError as exc:
+                    print(name, "error:", exc)
+    """)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 8, done.stdout
+    assert all("error: X (CSR)" in line for line in lines), done.stdout
+
+
 # -- 3. gamma="auto" on data of any scale ----------------------------------------------
 
 def test_auto_gamma_is_scale_free(digits):
