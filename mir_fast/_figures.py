@@ -11,17 +11,24 @@ def require_figure_library(what="the figures"):
                           "is not installed here: pip install matplotlib")
 
 
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (no display needed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def certified_curves(curves, path, title, ylabel):
     """The certified-accuracy figure: the share of predictions certain to survive (and
     be right after) any k label flips against k, on a log scale (a share of 0 ends
     its curve).  Draws ``curves`` (label -> (ks, shares in [0, 1], colour, line style)) into the
     PNG ``path``; returns ``path``."""
-    import matplotlib
     import matplotlib.ticker
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     figure, axes = plt.subplots(figsize=(5, 3.5))
     for label, (ks, shares, colour, style) in curves.items():
         shown = [(k, 100 * s) for k, s in zip(ks, shares) if s > 0]  # log scale: 0 is off it

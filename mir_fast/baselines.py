@@ -168,12 +168,18 @@ def greedy_flips(K, y_l, y_u, budget):
     return np.array(chosen, dtype=np.intp)
 
 
-#: Hyperparameters of the probabilistic method in Liu et al.'s own code.
-PROBABILISTIC_DEFAULTS = {"lam": 0.01, "tau": 0.2, "T": 10.0, "lr": 1e-6, "n_iter": 1500}
+#: Hyperparameters of the probabilistic method in Liu et al.'s own code (AdvSSL).
+PROBABILISTIC_DEFAULTS = {"lam": 0.01, "tau": 0.2, "T": 10.0, "lr": 1e-6, "n_iter": 1500,
+                          "surrogate": "tanh"}
+#: The settings of the CAIN 2022 replication package's copy of the method: fewer, larger
+#: steps, a stronger penalty, a warmer relaxation and the linear surrogate ``K (y_l z)``.
+CAIN_PACKAGE_PROBABILISTIC = {"lam": 0.1, "tau": 0.5, "lr": 1e-5, "n_iter": 100,
+                              "surrogate": "linear"}
+SURROGATES = ("tanh", "linear")
 
 
 def probabilistic_alpha(K, y_l, y_u, *, lam=0.01, tau=0.2, T=10.0, lr=1e-6, n_iter=1500,
-                        random_state=None):
+                        surrogate="tanh", random_state=None):
     """Flip probabilities of Liu et al.'s probabilistic (relaxed) attack.
 
     Each flip is a Bernoulli with probability ``alpha_j`` (start 0.5), relaxed by a
@@ -183,13 +189,17 @@ def probabilistic_alpha(K, y_l, y_u, *, lam=0.01, tau=0.2, T=10.0, lr=1e-6, n_it
         z_j = -tanh((logit(alpha_j) + eps_j) / (2 tau))          (z_j -> -1: flip)
 
     and gradient descent on
-    ``L(alpha) = -1/2 ||tanh(T K (y_l * z)) - y_u||^2 + lam/2 ||alpha||^2``
-    with ``alpha`` clipped to [1e-3, 1 - 1e-3] after each step.
+    ``L(alpha) = -1/2 ||h - y_u||^2 + lam/2 ||alpha||^2`` with the surrogate
+    prediction ``h = tanh(T K (y_l * z))`` (``surrogate="tanh"``, Liu et al.'s) or
+    ``h = K (y_l * z)`` (``"linear"``, the CAIN package's; ``T`` unused), and
+    ``alpha`` clipped to [1e-3, 1 - 1e-3] after each step.
 
     Returns
     -------
     ndarray of shape (l,)
     """
+    if surrogate not in SURROGATES:
+        raise ValueError(f"surrogate must be one of {SURROGATES}, got {surrogate!r}")
     rng = check_random_state(random_state)
     K = np.asarray(K, dtype=np.float64)
     y_l = np.asarray(y_l, dtype=np.float64)
@@ -199,18 +209,19 @@ def probabilistic_alpha(K, y_l, y_u, *, lam=0.01, tau=0.2, T=10.0, lr=1e-6, n_it
         u1 = rng.random_sample(len(alpha))
         u2 = rng.random_sample(len(alpha))
         eps = np.log(np.log(u1) / np.log(u2))
-        _, gradient = relaxed_objective(K, y_l, y_u, alpha, eps, lam=lam, tau=tau, T=T)
+        _, gradient = relaxed_objective(K, y_l, y_u, alpha, eps, lam=lam, tau=tau, T=T,
+                                        surrogate=surrogate)
         alpha = np.clip(alpha - lr * gradient, 1e-3, 1.0 - 1e-3)
     return alpha
 
 
-def relaxed_objective(K, y_l, y_u, alpha, eps, *, lam, tau, T):
+def relaxed_objective(K, y_l, y_u, alpha, eps, *, lam, tau, T, surrogate="tanh"):
     """The probabilistic attack's loss ``L(alpha)`` for noise ``eps`` and its gradient.
 
-    With ``a = (logit(alpha) + eps) / tau``, ``z = -tanh(a / 2)``,
-    ``h = tanh(T K (y_l * z))``:
+    With ``a = (logit(alpha) + eps) / tau``, ``z = -tanh(a / 2)`` and the surrogate
+    ``h = tanh(T K (y_l * z))`` (or ``h = K (y_l * z)`` when linear):
 
-        dL/dz     = -T y_l * K^T ((h - y_u) * (1 - h^2))
+        dL/dz     = -T y_l * K^T ((h - y_u) * (1 - h^2))   (linear: -y_l * K^T (h - y_u))
         dz/dalpha = -(1 - z^2) / (2 tau alpha (1 - alpha))
         dL/dalpha = dL/dz * dz/dalpha + lam * alpha
 
@@ -220,10 +231,15 @@ def relaxed_objective(K, y_l, y_u, alpha, eps, *, lam, tau, T):
     gradient : ndarray of shape (l,)
     """
     z = -np.tanh(0.5 * (np.log(alpha / (1.0 - alpha)) + eps) / tau)
-    h = np.tanh(T * (K @ (y_l * z)))
-    residual = h - y_u
+    if surrogate == "linear":
+        h = K @ (y_l * z)
+        residual = h - y_u
+        dL_dz = -y_l * (K.T @ residual)
+    else:
+        h = np.tanh(T * (K @ (y_l * z)))
+        residual = h - y_u
+        dL_dz = -T * y_l * (K.T @ (residual * (1.0 - h * h)))
     loss = -0.5 * float(residual @ residual) + 0.5 * lam * float(alpha @ alpha)
-    dL_dz = -T * y_l * (K.T @ (residual * (1.0 - h * h)))
     dz_dalpha = -0.5 * (1.0 - z * z) / (tau * alpha * (1.0 - alpha))
     return loss, dL_dz * dz_dalpha + lam * alpha
 
@@ -309,9 +325,11 @@ def liu_attack(X, y, budget, gamma, *, method="greedy", y_true=None, random_stat
 
 
 def random_flips(y, budget, random_state=None):
-    """``budget`` labelled inputs drawn uniformly without replacement (seeded)."""
+    """``budget`` labelled inputs drawn uniformly without replacement (seeded), in the
+    order drawn: every prefix is itself a uniform sample, so the harness takes the
+    smaller budgets as prefixes of the largest."""
     start = time.perf_counter()
     labelled = np.flatnonzero(np.asarray(y) != -1)
     chosen = check_random_state(random_state).choice(labelled, size=min(budget, len(labelled)),
                                                      replace=False)
-    return Flips(np.sort(chosen), time.perf_counter() - start, "random")
+    return Flips(chosen, time.perf_counter() - start, "random")

@@ -288,8 +288,8 @@ def _add_reproduce(commands):
                          "(default 0.05 0.10 0.15 0.20)")
     command.add_argument("--repeats", type=int, help="splits per setting (default 3; "
                          "1 with --quick)")
-    command.add_argument("--timing-repeats", type=int, help="RQ3 timing runs (default 5; "
-                         "2 with --quick)")
+    command.add_argument("--timing-repeats", type=int, help="RQ3 timing runs per method "
+                         "and protocol (default 50, the paper's; 2 with --quick)")
     command.add_argument("--seed", type=int, default=2020, help="first split seed")
     command.add_argument("--out", help="results folder (default mir-fast-results/<dataset>); "
                          "records already there are reused")
@@ -300,6 +300,25 @@ def _add_reproduce(commands):
     command.add_argument("--no-progress", action="store_true", help="no progress bars")
     command.add_argument("--quiet", action="store_true", help="no summary on stderr")
     command.set_defaults(run=_reproduce)
+
+
+def _figure4(args):
+    from .experiments import figure_4
+
+    missing = [folder for folder in args.folders if not os.path.isdir(folder)]
+    if missing:
+        raise ValueError(f"no results folder {missing[0]}")
+    _note(args, f"figure: {figure_4(args.folders, args.out)}")
+    return 0
+
+
+def _add_figure4(commands):
+    command = commands.add_parser("figure4", help="the paper's Figure 4 from results folders, "
+                                  "one panel per data set")
+    command.add_argument("folders", nargs="+", help="folders written by mir-fast reproduce")
+    command.add_argument("--out", default="figure4.png", help="PNG to write")
+    command.add_argument("--quiet", action="store_true", help="no summary on stderr")
+    command.set_defaults(run=_figure4)
 
 
 def _note(args, text):
@@ -427,6 +446,7 @@ def build_parser():
                             "unknown (an .npz may hold them as y_true)")
     robustness.set_defaults(run=_robustness)
     _add_reproduce(commands)
+    _add_figure4(commands)
     return parser
 
 

@@ -1,7 +1,6 @@
 """Liu et al.'s baselines: the harmonic operator, greedy == brute force, the relaxed
 attack's gradient, determinism, and that the attacks do damage on real digits."""
 
-import itertools
 import warnings
 
 import numpy as np
@@ -100,12 +99,13 @@ def test_greedy_maximises_damage_exhaustively_for_one_flip():
     assert damage(K, y_l, d, y_u) == best or (best == 0 and len(chosen) == 0)
 
 
-def test_relaxed_gradient_matches_finite_differences():
+@pytest.mark.parametrize("surrogate", ["tanh", "linear"])
+def test_relaxed_gradient_matches_finite_differences(surrogate):
     rng = np.random.RandomState(1)
     K = rng.exponential(size=(20, 7)) / 7
     y_l, y_u = rng.choice([-1.0, 1.0], 7), rng.choice([-1.0, 1.0], 20)
     alpha, eps = rng.uniform(0.2, 0.8, 7), rng.logistic(size=7)
-    settings = dict(lam=0.01, tau=0.5, T=2.0)
+    settings = dict(lam=0.01, tau=0.5, T=2.0, surrogate=surrogate)
     _, gradient = relaxed_objective(K, y_l, y_u, alpha, eps, **settings)
     step = 1e-6
     numeric = [(relaxed_objective(K, y_l, y_u, alpha + step * e, eps, **settings)[0]
@@ -169,6 +169,33 @@ def test_random_flips_are_seeded_labelled_and_capped():
     np.testing.assert_array_equal(first, random_flips(split, 3, 0).indices)
     assert (split[first] != -1).all() and len(set(first)) == 3
     assert len(random_flips(split, 10, 0).indices) == 4
+
+
+def test_random_flips_prefixes_are_uniform():
+    """The harness takes smaller budgets as prefixes of the largest draw: each labelled
+    input must be equally likely in a prefix (sorted draws put the low indices first)."""
+    split = np.zeros(40, dtype=int)
+    counts = np.zeros(40)
+    for seed in range(2000):
+        counts[random_flips(split, 20, seed).indices[:4]] += 1
+    expected = 2000 * 4 / 40
+    assert counts.min() > 0.6 * expected and counts.max() < 1.4 * expected, counts
+
+
+def test_linear_surrogate_is_the_cain_package_s_and_differs_from_tanh():
+    from mir_fast.baselines import CAIN_PACKAGE_PROBABILISTIC, probabilistic_alpha
+
+    rng = np.random.RandomState(3)
+    K = rng.exponential(size=(30, 8)) / 8
+    y_l, y_u = rng.choice([-1.0, 1.0], 8), rng.choice([-1.0, 1.0], 30)
+    linear = probabilistic_alpha(K, y_l, y_u, random_state=0, lr=1e-2, n_iter=30,
+                                 surrogate="linear")
+    tanh = probabilistic_alpha(K, y_l, y_u, random_state=0, lr=1e-2, n_iter=30)
+    assert not np.allclose(linear, tanh)
+    chosen = probabilistic_flips(K, y_l, y_u, 3, random_state=0, **CAIN_PACKAGE_PROBABILISTIC)
+    assert len(chosen) <= 3
+    with pytest.raises(ValueError, match="surrogate must be one of"):
+        probabilistic_alpha(K, y_l, y_u, surrogate="relu")
 
 
 def test_liu_attack_rejects_bad_input():

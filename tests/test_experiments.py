@@ -36,9 +36,15 @@ def test_quick_run_writes_every_table_and_the_figure(quick_run):
     folder, completed = quick_run
     report = (folder / "report.md").read_text()
     for heading in ("RQ1: Kendall tau", "RQ2: inductive error", "RQ3: MIR vs Liu",
-                    "RQ3: seconds to choose", "RQ4: re-check", "RQ5: certified accuracy"):
+                    "RQ3 timing, ", "RQ4: re-check", "RQ5: certified accuracy"):
         assert heading in report
-    assert "| L. propagation |" in report and "| L. spreading |" in report
+    for victim in ("L. propagation", "L. spreading (code)", "L. spreading (text)"):
+        assert f"| {victim} |" in report
+    assert "Victims: L. propagation: max_iter 5, tol 0.001; L. spreading (code): alpha 0.2, " \
+        "max_iter 5, tol 0.001; L. spreading (text): alpha 0.1, max_iter 30" in report
+    assert "Classes coded 1 -> 0, 7 -> 1." in report  # digits17: ascending
+    assert "RQ3: paired Wilcoxon signed-rank tests" in report
+    assert "Table 3's protocol" in report and "ours (25% labelled, 20 flips)" in report
     for figure in ("rq2-figure.png", "rq5-figure.png"):
         assert (folder / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "report.md" in completed.stdout
@@ -47,16 +53,23 @@ def test_quick_run_writes_every_table_and_the_figure(quick_run):
 def test_quick_records_are_complete_and_carry_their_context(quick_run):
     folder, _ = quick_run
     rq1 = _records(folder, "rq1")
-    assert len(rq1) == 2 * 3  # victims x labelled fractions, one repeat
+    assert len(rq1) == 3 * 3  # victims x labelled fractions, one repeat
     assert all(r["seed"] == 2020 and r["meta"]["sklearn"] and "n_jobs" in r["meta"]
                for r in rq1)
     rq2 = _records(folder, "rq2")
     assert sorted({r["budget"] for r in rq2}) == [0.0, 0.05, 0.10, 0.15, 0.20]
     rq3 = _records(folder, "rq3")
-    assert {r["method"] for r in rq3 if r["rq"] == "rq3"} == {"clean", "mir", "greedy",
-                                                               "probabilistic", "random"}
-    assert {r["method"] for r in rq3 if r["rq"] == "rq3-timing"} == {"mir", "greedy",
-                                                                      "probabilistic"}
+    assert {r["method"] for r in rq3 if r["rq"] == "rq3"} == {
+        "clean", "mir", "greedy", "greedy-supervised", "probabilistic",
+        "probabilistic-supervised", "probabilistic-cain", "random"}
+    timing = [r for r in rq3 if r["rq"] == "rq3-timing"]
+    assert {r["method"] for r in timing if r["protocol"] == "table3"} == {
+        "mir", "mir-paper-way", "greedy-supervised", "probabilistic-cain"}
+    assert {r["method"] for r in timing if r["protocol"] == "ours"} == {"mir", "greedy",
+                                                                        "probabilistic"}
+    table3 = [r for r in timing if r["protocol"] == "table3"]
+    assert all(r["labelled"] == 0.05 and r["budget"] == int(0.2 * 14) for r in table3)
+    assert all(r["meta"]["class_codes"] == [1, 7] and r["meta"]["harness"] == 2 for r in rq3)
     rq4 = _records(folder, "rq4")
     assert {r["state"] for r in rq4} == {"clean", "poisoned", "relabelled", "extra_labels"}
     poisoned = [r for r in rq4 if r["state"] == "poisoned" and r["labelled"] == 0.25]
@@ -141,13 +154,14 @@ def test_rq5_records_the_certificates_of_flip_robustness(quick_run):
 
     folder, _ = quick_run
     records = _records(folder, "rq5")
-    assert len(records) == 2 * 3
+    assert len(records) == 3 * 3
     X, y, _, _ = datasets.digits17()
     codes = (y == 7).astype(np.int64)
     for record in (r for r in records if r["labelled"] == 0.15):
         split = datasets.labelled_split(codes, 0.15, random_state=record["seed"])
         variant = record["victim"]
-        result = flip_robustness(X, split, victim=variant, gamma=3.0, y_true=codes,
+        result = flip_robustness(X, split, victim=VICTIMS[variant].engine_variant, gamma=3.0,
+                                 y_true=codes,
                                  max_flips=MAX_FLIPS, **VICTIMS[variant].settings)
         assert record["certified_accuracy"] == pytest.approx(
             [result.certified_accuracy(k) for k in range(MAX_FLIPS + 1)])

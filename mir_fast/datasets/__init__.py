@@ -55,6 +55,9 @@ class DatasetInfo:
     paper_name : str or None
         The name of the paper's data set whose published numbers it is compared
         with (the one it is, or the one it stands in for).
+    class_order : tuple or None
+        The labels the experiments code as class 0 and class 1, in that order (the
+        published code's coding where the paper used the set); None: ascending.
     """
 
     name: str
@@ -62,6 +65,7 @@ class DatasetInfo:
     gamma: float
     stand_in_for: object = None
     paper_name: object = None
+    class_order: object = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ class DatasetEntry:
     ``loader`` take the argument after the colon (``""`` when there is none):
     ``title(argument)`` and ``loader(argument, data_home, random_state)``, which
     returns ``(X_train, y_train, X_test, y_test)``.  ``gamma``, ``stand_in_for`` and
-    ``paper_name`` are as in :class:`DatasetInfo`.
+    ``paper_name`` and ``class_order`` are as in :class:`DatasetInfo`.
     """
 
     family: str
@@ -82,10 +86,12 @@ class DatasetEntry:
     loader: object
     stand_in_for: object = None
     paper_name: object = None
+    class_order: object = None
 
     def describe(self, name, argument):
         title = self.title(argument) if callable(self.title) else self.title
-        return DatasetInfo(name, title, self.gamma, self.stand_in_for, self.paper_name)
+        return DatasetInfo(name, title, self.gamma, self.stand_in_for, self.paper_name,
+                           self.class_order)
 
 
 #: The registry of data set names: family -> entry.  Adding a data set is one
@@ -139,7 +145,8 @@ for _entry in (
     DatasetEntry("digits17", "digits17", "scikit-learn digits 1 vs 7 (8x8)", 3.0,
                  lambda arg, home, seed: digits17(random_state=seed)),
     DatasetEntry("mnist17", "mnist17", "MNIST 1 vs 7", 5.0,
-                 lambda arg, home, seed: mnist17(home), paper_name="MNIST"),
+                 lambda arg, home, seed: mnist17(home), paper_name="MNIST",
+                 class_order=(7, 1)),
     DatasetEntry("fashion", "fashion:<a>-<b>", _fashion_title, 5.0,
                  lambda arg, home, seed: fashion_mnist_pair(*_fashion_pair(arg),
                                                             data_home=home),

@@ -20,6 +20,26 @@ for _question in (rq1, rq2, rq3, rq4, rq5):
     register_question(_question)
 
 QUICK_DATASET = "digits17"
+#: The harness generation stored with every record.  2: the published code's class
+#: coding, label spreading in both settings, Liu et al. in five configurations, two
+#: timing protocols (records of 1 can be reported, not resumed).
+HARNESS = 2
+
+
+def figure_4(folders, path):
+    """The paper's Figure 4 across results folders, one panel per data set side by
+    side, from each folder's RQ2 records (``rq2.figure_4`` draws it); returns ``path``."""
+    from ..datasets import describe
+
+    require_figure_library("Figure 4")
+    panels = []
+    for folder in folders:
+        records = ResultStore(os.path.join(folder, "records"), "rq2", {}).select(rq="rq2")
+        if not records:
+            raise ValueError(f"{folder} holds no RQ2 records (records/rq2.jsonl)")
+        info = describe(records[0]["dataset"])
+        panels.append(((info.name, info.title, info.stand_in_for), records))
+    return rq2.figure_4(panels, path)
 
 
 def _progress(enabled):
@@ -48,7 +68,8 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     repeats : int
         Splits per setting (seeds ``seed, seed + 1, ...``); default 3, 1 with ``quick``.
     timing_repeats : int
-        RQ3 timing runs per method (the paper: 50); default 5, 2 with ``quick``.
+        RQ3 timing runs per method and protocol; default 50 (the paper's), 2 with
+        ``quick``.
     out : str
         Folder for records and reports (default ``mir-fast-results/<dataset>``).
         Records already there are reused: an interrupted run resumes.
@@ -67,7 +88,7 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     if dataset is None:
         raise ValueError("name a data set (--dataset), or use --quick (quick=True) for digits17")
     repeats = repeats or (1 if quick else 3)
-    timing_repeats = timing_repeats or (2 if quick else 5)
+    timing_repeats = timing_repeats or (2 if quick else 50)
     for name, values in (("labelled", labelled), ("budgets", budgets)):
         if not values or not all(0 < v < 1 for v in values):
             raise ValueError(f"{name} must be fractions in (0, 1), got {list(values)}")
@@ -75,8 +96,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     start = time.perf_counter()
     problem = Problem.load(dataset, data_home=data_home, n_jobs=n_jobs, max_train=max_train)
     folder = out or os.path.join("mir-fast-results", dataset.replace(":", "-"))
-    metadata = run_metadata(n_jobs)
+    metadata = {**run_metadata(n_jobs), "harness": HARNESS, "class_codes": list(problem.classes)}
     records = os.path.join(folder, "records")
+    _check_same_coding(records, problem.classes)
     plan = Plan(labelled=tuple(labelled), budgets=tuple(budgets),
                 seeds=tuple(repeat_seeds(seed, repeats)), timing_repeats=timing_repeats,
                 seed=seed)
@@ -85,10 +107,39 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
     for name, store in stores.items():
         QUESTIONS[name].run(problem, store, plan, show)
-    info = (problem.name, problem.title, problem.stand_in_for)
-    for rq in QUESTIONS:  # the report covers every question recorded in the folder
-        if rq not in stores and os.path.exists(os.path.join(records, f"{rq}.jsonl")):
-            stores[rq] = ResultStore(records, rq, metadata)
-    files = write_report({rq: stores[rq] for rq in QUESTIONS if rq in stores}, info, folder)
+    files = rewrite_report(folder)
     return {"folder": folder, "files": [s.path for s in stores.values()] + files,
             "seconds": time.perf_counter() - start}
+
+
+def rewrite_report(folder):
+    """Write ``<folder>/report.md`` (and its figures) again from the records under
+    ``<folder>/records``, every question recorded there; returns the paths written.
+    A report is a function of its records alone: the test suite regenerates the
+    committed ones and compares."""
+    from ..datasets import describe
+
+    records = os.path.join(folder, "records")
+    stores = {rq: ResultStore(records, rq, {}) for rq in QUESTIONS
+              if os.path.exists(os.path.join(records, f"{rq}.jsonl"))}
+    names = {r["dataset"] for store in stores.values() for r in store.records}
+    if len(names) != 1:
+        raise ValueError(f"{records} must hold the records of one data set, found "
+                         f"{sorted(names) or 'none'}")
+    info = describe(names.pop())
+    return write_report(stores, (info.name, info.title, info.stand_in_for), folder)
+
+
+def _check_same_coding(records, classes):
+    """Refuse to resume onto records of an earlier harness or another class coding:
+    their tasks would be skipped as done although they measured something else."""
+    for rq in QUESTIONS:
+        if not os.path.exists(os.path.join(records, f"{rq}.jsonl")):
+            continue
+        for record in ResultStore(records, rq, {}).records:
+            harness, coded = record["meta"].get("harness"), record["meta"].get("class_codes")
+            if harness != HARNESS or coded != list(classes):
+                raise ValueError(
+                    f"{records}/{rq}.jsonl was recorded by harness {harness or 1} with "
+                    f"classes coded {coded or 'ascending'}; this run is harness {HARNESS} "
+                    f"coding them {list(classes)}: give a fresh --out folder")

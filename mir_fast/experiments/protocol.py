@@ -24,7 +24,7 @@ def victim_order(name):
 
 @dataclass
 class Problem:
-    """A binary data set as class codes 0 / 1, with its RBF width."""
+    """A binary data set as class codes 0 / 1 (``class_codes``), with its RBF width."""
 
     name: str
     title: str
@@ -35,6 +35,7 @@ class Problem:
     y_test: np.ndarray
     stand_in_for: object = None
     n_jobs: object = None
+    classes: tuple = ()  # the labels coded 0 and 1
 
     @classmethod
     def load(cls, name, data_home=None, n_jobs=None, max_train=None):
@@ -45,10 +46,10 @@ class Problem:
             raise ValueError(f"the experiments are binary; {name} has {len(classes)} classes")
         if max_train is not None and X.shape[0] > max_train:
             X, y = X[:max_train], y[:max_train]
-        codes = np.searchsorted(classes, y)
-        test_codes = np.searchsorted(classes, y_test)
-        return cls(name, info.title, info.gamma, X, codes, X_test, test_codes,
-                   info.stand_in_for, n_jobs)
+        order = tuple(info.class_order or classes)
+        return cls(name, info.title, info.gamma, X, class_codes(y, order), X_test,
+                   class_codes(y_test, order), info.stand_in_for, n_jobs,
+                   tuple(v.item() if hasattr(v, "item") else v for v in order))
 
     def split(self, fraction, seed):
         """The paper's split of the transductive set (-1 = unlabelled)."""
@@ -73,13 +74,45 @@ class Problem:
     def transductive_error(self, predicted, split):
         return transductive_error(predicted, self.y, split == -1)
 
-    def inductive_errors(self, split, predicted, seed=PAPER_SEED):
-        """RF and MLP test errors, trained on every transductive input: the given labels
-        where ``split`` has one (poisoned or not), the victim's elsewhere."""
-        labels = np.where(split != -1, split, predicted)
-        return {model: inductive_error(model, self.X, labels, self.X_test, self.y_test,
-                                       random_state=seed)
-                for model in MODELS}
+    def inductive_errors(self, splits, predicted, seed=PAPER_SEED):
+        """RF and MLP test errors for each pair of label vectors, each model trained on
+        every transductive input: the given labels where ``splits[i]`` has one
+        (poisoned or not), the victim's ``predicted[i]`` elsewhere.  The fits (seeded,
+        single-threaded, so identical however they are scheduled) run side by side
+        in ``n_jobs`` worker processes: scikit-learn's MLP spends most of its time
+        in Python between small products and leaves the other cores idle.
+
+        Returns
+        -------
+        list of dict
+            ``{"rf": error, "mlp": error}`` per pair.
+        """
+        from joblib import Parallel, delayed
+
+        from .._threads import effective_n_threads
+
+        labels = [np.where(split != -1, split, guess) for split, guess in zip(splits, predicted)]
+        fits = [(i, model) for i in range(len(labels)) for model in MODELS]
+        workers = min(len(fits), effective_n_threads(self.n_jobs))
+        errors = Parallel(n_jobs=workers)(
+            delayed(inductive_error)(model, self.X, labels[i], self.X_test, self.y_test,
+                                     random_state=seed) for i, model in fits)
+        found = [{} for _ in labels]
+        for (i, model), error in zip(fits, errors):
+            found[i][model] = error
+        return found
+
+
+def class_codes(labels, class_order=None):
+    """Binary labels as codes 0 / 1: ``class_order[0]`` -> 0 and ``class_order[1]`` -> 1
+    (the published code codes MNIST's 7 as 0 and 1 as 1), ascending when None."""
+    labels = np.asarray(labels)
+    order = np.unique(labels) if class_order is None else np.asarray(class_order)
+    unknown = ~np.isin(labels, order)
+    if unknown.any():
+        raise ValueError(f"label {labels[unknown][0].tolist()!r} is not one of the classes "
+                         f"{order.tolist()}")
+    return (labels == order[1]).astype(np.int64)
 
 
 def flipped(split, indices):

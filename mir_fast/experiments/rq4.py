@@ -13,7 +13,7 @@ import numpy as np
 
 from ..victims import VICTIMS
 from . import tables
-from .protocol import budget_size, flipped, victim_order
+from .protocol import budget_size, flipped
 
 NAME = "rq4"
 TITLE = "re-check the top-MIR labels or label extra inputs"
@@ -42,9 +42,10 @@ def run(problem, store, plan, progress):
         records = []
         for variant in VICTIMS:
             predicted = problem.victim(variant).predict(vectors)
-            for state, labels_given, labels in zip(STATES, vectors, predicted):
-                inductive = problem.inductive_errors(labels_given, labels)
+            inductive_all = problem.inductive_errors(vectors, predicted)
+            for state, labels, inductive in zip(STATES, predicted, inductive_all):
                 records.append(dict(rq="rq4", dataset=problem.name, victim=variant,
+                                    victim_settings=VICTIMS[variant].settings,
                                     labelled=fraction, state=state, repeat=repeat, seed=seed,
                                     n_poisoned=n_poisoned, effort=effort,
                                     transductive_error=float(
@@ -54,21 +55,37 @@ def run(problem, store, plan, progress):
 
 
 def table(store, info, folder):
-    """RQ4's section: errors in each state, per victim and labelled fraction."""
+    """RQ4's section: errors in each state, per victim and labelled fraction, and the
+    paired Wilcoxon test of re-checking against labelling extra inputs."""
     records = store.select(rq="rq4")
     fractions = sorted({r["labelled"] for r in records})
+    ran = tables.victims_of(records)
     parts = [tables.intro(info, "RQ4: re-check the top-MIR labels vs label extra inputs (10% "
-                    "poisoned, effort = a third of that)", records)]
-    for field, title in (("transductive_error", "transductive error of the victim"),
-                         ("rf_error", "RF inductive error"), ("mlp_error", "MLP inductive error")):
+                                "poisoned, effort = a third of that)", records)]
+    fields = (("transductive_error", "transductive error of the victim"),
+              ("rf_error", "RF inductive error"), ("mlp_error", "MLP inductive error"))
+    for field, title in fields:
         rows = []
-        for variant in sorted({r["victim"] for r in records}, key=victim_order):
+        for variant, victim in ran.items():
             for fraction in fractions:
                 chosen = [r for r in records if r["victim"] == variant
                           and r["labelled"] == fraction]
-                rows.append([VICTIMS[variant].title, f"{fraction:.0%}"] + [
-                    tables.pct(tables.mean([r for r in chosen if r["state"] == s], field)) for s in STATES])
+                rows.append([victim.title, f"{fraction:.0%}"] + [
+                    tables.spread([r for r in chosen if r["state"] == s], field, tables.pct)
+                    for s in STATES])
         parts.append(f"**{title}**\n\n" + tables.table(
             ["victim", "labelled", "clean", "poisoned", "re-check top MIR", "label extra"],
             rows) + "\n")
+    by_cell = {(r["state"], r["victim"], r["labelled"], r["seed"]): r for r in records}
+    cells = sorted({k[1:] for k in by_cell if k[0] == "relabelled"})
+    tests = []
+    for field, title in fields:
+        pairs = [(by_cell[("relabelled",) + c][field], by_cell[("extra_labels",) + c][field])
+                 for c in cells if ("extra_labels",) + c in by_cell]
+        _, p, n = tables.paired_test([a for a, _ in pairs], [b for _, b in pairs])
+        lower = sum(a < b for a, b in pairs)
+        tests.append(f"{title}: p = {tables.p_value(p)} (re-checking lower in {lower} of {n})")
+    parts.append("Paired Wilcoxon signed-rank tests (two-sided, over every victim, labelled "
+                 "fraction and split), re-checking vs labelling extra inputs: "
+                 + "; ".join(tests) + ".\n")
     return "\n".join(parts), []

@@ -18,7 +18,6 @@ import numpy as np
 from .._figures import certified_curves
 from ..victims import VICTIMS
 from . import tables
-from .protocol import victim_order
 
 NAME = "rq5"
 TITLE = "certified robustness to label flips, and MIR against the certificates"
@@ -54,7 +53,8 @@ def run(problem, store, plan, progress):
         overlap = len(np.intersect1d(ranking[:count], dangerous)) / count
         finite = result.radius[(result.radius > 0) & (result.radius <= MAX_FLIPS)]
         store.add(task, [dict(
-            rq="rq5", dataset=problem.name, victim=variant, labelled=fraction,
+            rq="rq5", dataset=problem.name, victim=variant,
+            victim_settings=VICTIMS[variant].settings, labelled=fraction,
             repeat=repeat, seed=seed, n_labelled=len(labelled),
             n_unlabelled=len(result.unlabelled), n_iter=result.n_iter,
             stable_flips=result.stable_flips,
@@ -74,25 +74,28 @@ def table(store, info, folder):
     """RQ5's section: certified accuracy at a few k, the overlap, and the figure."""
     records = store.select(rq="rq5")
     fractions = sorted({r["labelled"] for r in records})
-    variants = sorted({r["victim"] for r in records}, key=victim_order)
+    ran = tables.victims_of(records)
     header = ["victim", "labelled", "clean accuracy"] + [f"k = {k}" for k in SHOWN_K] + [
         f"median radius (of those <= {MAX_FLIPS})", "MIR overlap (random)", "stable flips"]
     rows, curves = [], {}
     styles = ("-", "--", ":", "-.")
-    for variant in variants:
+    for variant, victim in ran.items():
         for position, fraction in enumerate(fractions):
             chosen = [r for r in records if r["victim"] == variant and r["labelled"] == fraction]
             if not chosen:
                 continue
             accuracy = _mean_curve(chosen, "certified_accuracy")
-            rows.append([VICTIMS[variant].title, f"{fraction:.0%}", tables.pct(accuracy[0])]
-                        + [tables.pct(accuracy[k]) for k in SHOWN_K]
-                        + [tables.num(tables.mean(chosen, "median_radius")),
-                           f"{tables.pct(tables.mean(chosen, 'mir_overlap'))} "
+            at = [[{"share": r["certified_accuracy"][k]} for r in chosen]
+                  for k in range(MAX_FLIPS + 1)]
+            rows.append([victim.title, f"{fraction:.0%}",
+                         tables.spread(at[0], "share", tables.pct)]
+                        + [tables.spread(at[k], "share", tables.pct) for k in SHOWN_K]
+                        + [tables.spread(chosen, "median_radius", tables.num),
+                           f"{tables.spread(chosen, 'mir_overlap', tables.pct)} "
                            f"({tables.pct(tables.mean(chosen, 'random_overlap'))})",
                            min(r["stable_flips"] for r in chosen)])
-            curves[f"{VICTIMS[variant].short}, {fraction:.0%} labelled"] = (
-                list(range(MAX_FLIPS + 1)), accuracy, VICTIMS[variant].colour,
+            curves[f"{victim.short}, {fraction:.0%} labelled"] = (
+                list(range(MAX_FLIPS + 1)), accuracy, victim.colour,
                 styles[position % len(styles)])
     path = os.path.join(folder, "rq5-figure.png")
     certified_curves(curves, path, info[1] + (" (stand-in)" if info[2] else ""),
