@@ -19,14 +19,14 @@ from mir_fast.experiments.store import ResultStore
 from mir_fast.victims import VICTIMS, recorded_victim
 
 RESULTS = pathlib.Path(__file__).resolve().parents[1] / "docs" / "results"
-COMMITTED = sorted(p.parent.parent for p in RESULTS.glob("*/records/rq1.jsonl"))
+COMMITTED = sorted({p.parent.parent for p in RESULTS.glob("**/records/*.jsonl")})
 
 
 def test_the_results_folders_are_found():
     assert len(COMMITTED) >= 3, COMMITTED
 
 
-@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: p.name)
+@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: str(p.relative_to(RESULTS)))
 def test_each_committed_report_is_its_records_tables(folder, tmp_path):
     """A report is a function of its records: regenerated, it is the committed one."""
     shutil.copytree(folder / "records", tmp_path / "records")

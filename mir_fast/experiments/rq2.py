@@ -117,7 +117,7 @@ def figure_4(panels, path):
         axis.set_title(f"{info[1]}{' (stand-in)' if info[2] else ''}\n25% labelled, "
                        f"{repeats} split{'s' if repeats != 1 else ''}", fontsize=10)
         axis.grid(alpha=0.3)
-    axes[0][-1].legend(fontsize=7)
+        axis.legend(fontsize=7)  # each panel's own: its records may hold other victims
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
