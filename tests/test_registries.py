@@ -65,7 +65,7 @@ def test_a_toy_victim_data_set_and_question_flow_through_reproduce(toy_entries, 
     for rq in ("rq1", "rq2", "rq4", "rq5"):
         with open(tmp_path / "records" / f"{rq}.jsonl") as fh:
             victims_seen = {json.loads(line)["victim"] for line in fh}
-        assert victims_seen == {"propagation", "spreading", "long-propagation"}
+        assert victims_seen == {"propagation", "spreading", "spreading-text", "long-propagation"}
     assert any(path.endswith("count.jsonl") for path in outcome["files"])
 
 

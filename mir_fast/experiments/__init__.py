@@ -107,22 +107,27 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
     for name, store in stores.items():
         QUESTIONS[name].run(problem, store, plan, show)
-    files = rewrite_report(folder)
+    files = rewrite_report(folder, dataset)
     return {"folder": folder, "files": [s.path for s in stores.values()] + files,
             "seconds": time.perf_counter() - start}
 
 
-def rewrite_report(folder):
+def rewrite_report(folder, dataset=None):
     """Write ``<folder>/report.md`` (and its figures) again from the records under
     ``<folder>/records``, every question recorded there; returns the paths written.
     A report is a function of its records alone: the test suite regenerates the
-    committed ones and compares."""
+    committed ones and compares. ``dataset`` names the data set when the records
+    do not (a registered question need not write one); otherwise it is read from
+    them, and every record naming one must name the same."""
     from ..datasets import describe
 
     records = os.path.join(folder, "records")
     stores = {rq: ResultStore(records, rq, {}) for rq in QUESTIONS
               if os.path.exists(os.path.join(records, f"{rq}.jsonl"))}
-    names = {r["dataset"] for store in stores.values() for r in store.records}
+    names = {r["dataset"] for store in stores.values() for r in store.records
+             if "dataset" in r}
+    if dataset is not None:
+        names.add(dataset)
     if len(names) != 1:
         raise ValueError(f"{records} must hold the records of one data set, found "
                          f"{sorted(names) or 'none'}")
