@@ -13,6 +13,7 @@ import sys
 import tempfile
 import textwrap
 import warnings
+from pathlib import Path
 
 import numpy
 from Cython.Build import cythonize
@@ -81,6 +82,13 @@ class BuildExtWithOpenMP(build_ext):
         super().build_extensions()
 
 
+#: Every Cython and C source of the kernels: each extension depends on all of them, and
+#: listing them here is also what puts them in the sdist (``python -m build``, asv),
+#: whose setup.py cythonizes the ``.pyx`` files again.
+KERNEL_SOURCES = sorted(str(path) for pattern in ("*.pyx", "*.pxd", "*.h")
+                        for path in Path("src").glob(pattern))
+
+
 def kernel_extension(name):
     """One extension module ``mir_fast.<name>`` built from ``src/<name>.pyx``."""
     return Extension(
@@ -89,8 +97,7 @@ def kernel_extension(name):
         include_dirs=["src", numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=["-O3", "-fno-math-errno", "-fno-trapping-math"],
-        depends=["src/mir_rowfold.h", "src/mir_rowfold.pxd", "src/mir_head.h", "src/mir_graph.h", "src/mir_head.pxd",
-                  "src/_openmp_shim.pxd", "src/_fused.pxd"],
+        depends=KERNEL_SOURCES,
     )
 
 
