@@ -124,3 +124,64 @@ def test_wide_products_leave_out_only_terms_below_the_bound():
     got = graph.streamed_product(F, 0.0, rows=rows, column_scale=scale)
     want = W[rows] @ (F * scale[:, None])
     assert np.all(np.abs(got - want) <= 2.0**-50 * want.sum(axis=1, keepdims=True))
+
+
+def test_replace_rows_matches_a_dense_replacement():
+    from mir_fast._core.propagation import replace_rows
+
+    rng = np.random.default_rng(4)
+    K = sp.random(50, 40, density=0.2, random_state=5, format="csr")
+    rows = np.array([7, 0, 49, 23])  # any order, first and last rows included
+    new = sp.random(4, 40, density=0.5, random_state=6, format="csr")
+    new.data[:] = rng.random(new.nnz) + 1.0
+    got = replace_rows(K, rows, np.diff(new.indptr), new.indices.astype(np.int32), new.data)
+    want = K.toarray()
+    want[rows] = new.toarray()
+    np.testing.assert_array_equal(got.toarray(), want)
+    assert got.has_canonical_format or got.has_sorted_indices
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_mass(sparse):
+    """A row the certificate rejects while F is non-zero on every row is stored
+    again with its entries down to tau_i (propagation's module docstring): the
+    stored row is exactly those entries of the definition's affinity, its dropped
+    mass the sum of the rest, and the next product passes the certificate."""
+    from mir_fast._core.graph import CERTIFY_RATIO
+    from mir_fast._core.propagation import DEPTH_MARGIN, GraphOperator
+
+    X = clustered_pixels(300, 12, random_state=2)
+    if sparse:
+        X = sp.csr_matrix(np.where(X > np.median(X), X, 0.0))
+    gamma = 40.0
+    operator = GraphOperator(RBFGraph(X, gamma, 2), "spreading", mode="sparse")
+    rng = np.random.default_rng(0)
+    F = rng.random((300, 3)) * np.where(rng.random((300, 1)) < 0.5, 1.0, 1e-30)
+    before_kept, before_dropped = operator.kept.copy(), operator.dropped.copy()
+    operator.apply(F)
+    deepened = np.flatnonzero(operator.deepened)
+    assert len(deepened) > 0
+    W = _affinity(X, gamma, 0.0)
+    D0 = W.sum(axis=1)
+    M = W / np.sqrt(D0)[None, :]
+    stored = operator.kept.toarray()
+    mass = F.sum(axis=1)
+    for i in deepened:
+        tau = CERTIFY_RATIO * (M[i] @ mass) / (DEPTH_MARGIN * mass.max() * 300)
+        keep = (M[i] >= tau) & (M[i] > 0)
+        keep[i] = True
+        np.testing.assert_array_equal(stored[i] != 0, keep & (M[i] != 0))
+        np.testing.assert_allclose(stored[i][keep], M[i][keep], rtol=1e-12)
+        np.testing.assert_allclose(operator.dropped[i], M[i][~keep].sum(), rtol=1e-9,
+                                   atol=1e-300)
+        assert operator.dropped[i] < before_dropped[i]
+    untouched = np.setdiff1d(np.arange(300), deepened)
+    np.testing.assert_array_equal(operator.kept[untouched].toarray(),
+                                  before_kept[untouched].toarray())
+    # the next product with the same F recomputes none of the deepened rows
+    recomputed = operator.recomputed_rows
+    product = operator.apply(F)
+    assert operator.recomputed_rows == recomputed
+    exact = (M @ F) / np.sqrt(D0)[:, None]
+    assert np.all(np.abs(product - exact).sum(axis=1)
+                  <= 2.0**-40 * exact.sum(axis=1))

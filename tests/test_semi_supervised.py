@@ -194,3 +194,47 @@ def test_a_stopping_test_too_close_to_tol_is_reported():
     assert on_the_edge.graph_["stop_certified"] is False
     clear = ours.LabelPropagation(gamma=gamma, max_iter=50, tol=2 * change).fit(X, split)
     assert clear.graph_["stop_certified"] is True
+
+
+DEEPENING = {"digits 1 vs 7": 30.0, "blobs, 3 classes": 2.0, "sparse text": 80.0}
+
+
+@pytest.mark.parametrize("name", list(DEEPENING))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_deepened_rows_leave_the_fit_equal_to_scikit_learn(name, dtype, n_jobs):
+    """Rows the certificate rejects once are stored deeper (propagation's module
+    docstring) and not recomputed again; the fit still equals scikit-learn's, bit
+    for bit whatever the thread count."""
+    X, y, _ = _data(name)
+    X = X.astype(dtype)  # float32 values, which the engine computes with in float64
+    split = labelled_split(y, 0.05, random_state=3)
+    settings = dict(alpha=0.2, max_iter=30)
+    # scikit-learn's affinity of float32 data is float32: its oracle is the float64 copy
+    theirs, _ = fit_both("spreading", X.astype(np.float64), split, DEEPENING[name], settings)
+    _, mine = fit_both("spreading", X, split, DEEPENING[name], settings, graph="sparse",
+                       n_jobs=n_jobs)
+    assert mine.graph_["deepened_rows"] > 0
+    assert mine.graph_["recomputed_rows"] < mine.graph_["deepened_rows"] * 3
+    assert_same_fit(theirs, mine)
+    one = ours.LabelSpreading(gamma=DEEPENING[name], **settings, n_jobs=1).fit(X, split)
+    np.testing.assert_array_equal(one.label_distributions_, mine.label_distributions_)
+
+
+def test_deepening_stops_at_the_memory_budget_and_the_fit_stays_exact():
+    from mir_fast._core.graph import RBFGraph
+    from mir_fast._core.propagation import BYTES_PER_ENTRY, GraphOperator
+
+    X, y, _ = _data("digits 1 vs 7")
+    gamma = 30.0
+    split = labelled_split(y, 0.05, random_state=3)
+    settings = dict(alpha=0.2, max_iter=30)
+    initial = GraphOperator(RBFGraph(X, gamma), "spreading", mode="sparse").kept.nnz
+    budget = (initial + 200) * BYTES_PER_ENTRY
+    theirs, tight = fit_both("spreading", X, split, gamma, settings, memory_budget=budget)
+    roomy = ours.LabelSpreading(gamma=gamma, **settings).fit(X, split)
+    assert tight.graph_["mode"] == "sparse"
+    assert tight.graph_["stored_entries"] <= initial + 200
+    assert 0 < tight.graph_["deepened_rows"] < roomy.graph_["deepened_rows"]
+    assert tight.graph_["recomputed_rows"] > roomy.graph_["recomputed_rows"]
+    assert_same_fit(theirs, tight)

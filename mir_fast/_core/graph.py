@@ -250,11 +250,14 @@ class RBFGraph:
 
     # -- products -----------------------------------------------------------------------
 
-    def streamed_product(self, F, diagonal, rows=None, column_scale=None):
+    def streamed_product(self, F, diagonal, rows=None, column_scale=None, deeper=None):
         """``W[rows] @ diag(column_scale) @ F`` (every row, no scale by default), the
         affinity recomputed.  Only the columns of W facing a non-zero row of F are
         formed (the others add exact zeros), and with a wide F only the terms that
-        can matter are multiplied (:func:`significant_product`)."""
+        can matter are multiplied (:func:`significant_product`).
+
+        ``deeper`` (a :class:`DeeperRows`) is shown every block of whole affinity
+        rows (scaled), when every column is formed, before the product."""
         blocks = self.blocks() if rows is None else [
             rows[s : s + self.block_rows] for s in range(0, len(rows), self.block_rows)]
         mass = F.sum(axis=1)  # F >= 0: its zero rows are the zeros of mass
@@ -271,6 +274,8 @@ class RBFGraph:
             W = self.affinity(r, diagonal, columns)
             if scale is not None:
                 W *= scale[None, :]
+            if deeper is not None and columns is None:
+                deeper.take(r, W, mass)
             return significant_product(W, facing, mass)
 
         parts = self.map_blocks(product, blocks,
