@@ -246,3 +246,91 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:
             kept_counts[r] = kept
             dropped[r] = lost
     return _csr_rows(kept_np, cand_np, vals_np, n_threads) + (degrees_np, dropped_np)
+
+
+def significant_rows(const double[:, ::1] F, int64_t group, double ratio,
+                     int64_t max_entries, int n_threads):
+    """The entries of F (>= 0) of at least ``ratio`` times the row mass of their
+    vector (``group`` columns side by side; exact zeros never kept), as CSR
+    ``(indptr, indices, data)``, or None as soon as more than ``max_entries``
+    are kept (then the dense product is cheaper).  Rows in parallel, columns in
+    order."""
+    cdef int64_t n = F.shape[0], m = F.shape[1]
+    cdef int64_t i, c, g, kept, q
+    cdef double mass, threshold, f
+    counts_np = np.zeros(n + 1, dtype=np.int64)
+    cdef int64_t[::1] counts = counts_np
+    if group < 1 or m % group:
+        group = m
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            kept = 0
+            g = 0
+            while g < m:
+                mass = 0.0
+                for c in range(g, g + group):
+                    mass = mass + F[i, c]
+                threshold = ratio * mass
+                for c in range(g, g + group):
+                    f = F[i, c]
+                    if f > 0.0 and f >= threshold:
+                        kept = kept + 1
+                g = g + group
+            counts[i + 1] = kept
+    np.cumsum(counts_np, out=counts_np)
+    if counts_np[n] > max_entries:
+        return None
+    indices_np = np.empty(counts_np[n], dtype=np.int32)
+    data_np = np.empty(counts_np[n])
+    cdef int[::1] indices = indices_np
+    cdef double[::1] data = data_np
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            q = counts[i]
+            g = 0
+            while g < m:
+                mass = 0.0
+                for c in range(g, g + group):
+                    mass = mass + F[i, c]
+                threshold = ratio * mass
+                for c in range(g, g + group):
+                    f = F[i, c]
+                    if f > 0.0 and f >= threshold:
+                        indices[q] = <int>c
+                        data[q] = f
+                        q = q + 1
+                g = g + group
+    return counts_np, indices_np, data_np
+
+
+def sparse_sparse_product(const double[::1] data, const index_t[::1] indices,
+                          const index_t[::1] indptr, const int64_t[::1] f_indptr,
+                          const int[::1] f_indices, const double[::1] f_data,
+                          const double[::1] left, double[:, ::1] out, double[::1] row_sums,
+                          int n_threads):
+    """``out = diag(left) K F`` with F given by its CSR rows (``significant_rows``)
+    and ``row_sums = out.sum(1)``: row ``i`` of ``out`` is the accumulator, each
+    entry summed in the storage order of K's row, so the result does not depend on
+    the thread count."""
+    cdef int64_t n = out.shape[0], k = out.shape[1]
+    cdef int64_t i, p, q, c, j
+    cdef double v, s
+    cdef double *o
+    if n == 0:
+        return
+    with nogil:
+        for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            o = &out[i, 0]
+            for c in range(k):
+                o[c] = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                v = data[p]
+                j = indices[p]
+                for q in range(f_indptr[j], f_indptr[j + 1]):
+                    o[f_indices[q]] += v * f_data[q]
+            s = 0.0
+            v = left[i]
+            for c in range(k):
+                o[c] = o[c] * v
+                s = s + o[c]
+            row_sums[i] = s

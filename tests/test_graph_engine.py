@@ -185,3 +185,58 @@ def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_m
     exact = (M @ F) / np.sqrt(D0)[:, None]
     assert np.all(np.abs(product - exact).sum(axis=1)
                   <= 2.0**-40 * exact.sum(axis=1))
+
+
+def _concentrated_rows(n, m, rng):
+    """Non-negative rows whose mass sits on a few columns, the rest spread over
+    many orders of magnitude (as the unit responses of a local graph), some zero."""
+    F = rng.random((n, m)) * 2.0 ** -rng.integers(0, 600, size=(n, m))
+    F[rng.random(n) < 0.2] = 0.0
+    return F
+
+
+@pytest.mark.parametrize("group", [None, 4])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_significant_rows_keep_the_entries_of_the_definition(group, threads):
+    from mir_fast import _graph
+
+    rng = np.random.default_rng(3)
+    F = _concentrated_rows(300, 48, rng)
+    ratio = 2.0**-52 / 48
+    indptr, indices, data = _graph.significant_rows(F, group or 48, ratio, F.size, threads)
+    vectors = F.reshape(300, -1, group or 48)
+    threshold = ratio * vectors.sum(axis=2, keepdims=True)
+    keep = ((vectors >= threshold) & (vectors > 0)).reshape(300, 48)
+    want = sp.csr_matrix(np.where(keep, F, 0.0))
+    np.testing.assert_array_equal(indptr, want.indptr)
+    np.testing.assert_array_equal(indices, want.indices)
+    np.testing.assert_array_equal(data, want.data)
+    assert 0 < len(data) < keep.size / 2
+    assert _graph.significant_rows(F, group or 48, ratio, len(data) - 1, threads) is None
+
+
+@pytest.mark.parametrize("group", [None, 8])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_wide_sparse_products_leave_out_at_most_negligible_of_each_vector(group, threads):
+    from mir_fast._core.graph import NEGLIGIBLE
+
+    rng = np.random.default_rng(5)
+    K = sp.random(400, 400, density=0.05, random_state=6, format="csr")
+    F = _concentrated_rows(400, 48, rng)
+    left = rng.uniform(0.1, 3.0, 400)
+    out, sums = sparse_product(K, F, left, threads, group=group)
+    vectors = F.reshape(400, -1, group or 48)
+    kept = ((vectors >= NEGLIGIBLE / 48 * vectors.sum(axis=2, keepdims=True))
+            & (vectors > 0)).reshape(400, 48)
+    assert 0.02 < kept.mean() < 0.25  # the sparse path runs
+    np.testing.assert_allclose(out, (K @ np.where(kept, F, 0.0)) * left[:, None],
+                               rtol=1e-13, atol=0)
+    want = (K @ F) * left[:, None]
+    left_out = (K @ np.where(kept, 0.0, F)) * left[:, None]
+    assert np.all(left_out.reshape(400, -1, group or 48).sum(axis=2)
+                  <= NEGLIGIBLE * want.reshape(400, -1, group or 48).sum(axis=2))
+    np.testing.assert_allclose(sums, out.sum(axis=1), rtol=1e-13)
+    serial, _ = sparse_product(K, F, left, 1, group=group)
+    assert np.array_equal(out, serial)  # bit-identical across thread counts
+    exact, _ = sparse_product(K, F, left, threads, leave_out=False)
+    np.testing.assert_allclose(exact, want, rtol=1e-13, atol=0)

@@ -42,8 +42,11 @@ threshold and dropped mass ``r_i`` measured in that matrix), so the bound is
 ``1 / sqrt(min D0)`` would be astronomically loose wherever one input is isolated.
 
 The certificate.  A row's product is accepted when that bound is at most
-``CERTIFY_RATIO`` times the sum of the row's product (its scale: what the
-normalisation of propagation divides by, what spreading adds ``(1 - alpha) Y`` to);
+``CERTIFY_RATIO - 2 NEGLIGIBLE`` times the sum of the row's product (its scale: what the
+normalisation of propagation divides by, what spreading adds ``(1 - alpha) Y`` to;
+a wide F's entries below ``NEGLIGIBLE / m`` of their vector's mass are left out of
+the sparse product, which moves it by at most ``NEGLIGIBLE`` of that sum:
+``propagation.sparse_product``), so a row's error stays within ``CERTIFY_RATIO``;
 every other row is recomputed from its full affinity row (``streamed_product``
 with ``rows``), leaving out, when F is wide, only terms that add at most
 ``NEGLIGIBLE = 2^-52`` of the row's total to any column (``significant_product``),
@@ -303,7 +306,7 @@ def significant_product(W, F, mass):
     W[~keep] = 0.0
     from .propagation import sparse_product
 
-    return sparse_product(sp.csr_matrix(W), F, np.ones(W.shape[0]), 1)[0]
+    return sparse_product(sp.csr_matrix(W), F, np.ones(W.shape[0]), 1, leave_out=False)[0]
 
 
 class Float32Screen:

@@ -30,7 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _graph
-from .graph import BYTES_PER_ENTRY, CERTIFY_RATIO
+from .graph import BYTES_PER_ENTRY, CERTIFY_RATIO, NARROW, NEGLIGIBLE, SPARSE_TERMS
 
 #: A deepened row would pass the certificate this many times over (see above).
 DEPTH_MARGIN = 2.0**8
@@ -101,7 +101,8 @@ class GraphOperator:
             product = self.graph.streamed_product(F, self.diagonal, column_scale=self.column_scale)
             return product * self.left[:, None]
         # the kept entries hold the column scale already (see graph.sparse_form)
-        product, scale = sparse_product(self.kept, F, self.left, self.graph.n_threads)
+        product, scale = sparse_product(self.kept, F, self.left, self.graph.n_threads,
+                                        group=group)
         n = F.shape[0]
         n_vectors = 1
         if group is not None and group != F.shape[1]:
@@ -113,7 +114,7 @@ class GraphOperator:
         bound = self.dropped * self.left * mass
         if floor is not None:
             scale += floor
-        unsure = np.flatnonzero(bound > CERTIFY_RATIO * scale)
+        unsure = np.flatnonzero(bound > (CERTIFY_RATIO - 2.0 * NEGLIGIBLE) * scale)
         if len(unsure):
             self.recomputed_rows += len(unsure)
             deeper = None
@@ -223,11 +224,27 @@ def replace_rows(K, rows, counts, indices, data):
 PANEL_COLUMNS = 512
 
 
-def sparse_product(K, F, left, n_threads):
-    """``(diag(left) K F, its row sums)`` for CSR ``K`` (compiled, rows in parallel)."""
+def sparse_product(K, F, left, n_threads, group=None, leave_out=True):
+    """``(diag(left) K F, its row sums)`` for CSR ``K`` (compiled, rows in parallel).
+
+    With a wide F (more than ``NARROW`` columns, ``leave_out``), the entries of F
+    below ``NEGLIGIBLE / m`` of their vector's row mass (vectors of ``group``
+    columns side by side, all ``m`` columns by default) are left out when at most
+    ``SPARSE_TERMS`` of the entries remain, and the product runs over the rest
+    (``_graph.significant_rows``): F >= 0, so what is left out of a vector's row of
+    the product is at most ``NEGLIGIBLE`` times its sum (summed over its columns).
+    On the unit responses of MNIST 1 vs 7 a row keeps 40-300 of 3,251 entries.
+    """
     F = np.ascontiguousarray(F, dtype=np.float64)
     out = np.empty((K.shape[0], F.shape[1]))
     row_sums = np.empty(K.shape[0])
+    if leave_out and F.shape[1] > NARROW:
+        rows = _graph.significant_rows(F, group or F.shape[1], NEGLIGIBLE / F.shape[1],
+                                       int(SPARSE_TERMS * F.size), n_threads)
+        if rows is not None:
+            _graph.sparse_sparse_product(K.data, K.indices, K.indptr, *rows,
+                                         np.ascontiguousarray(left), out, row_sums, n_threads)
+            return out, row_sums
     live = F.any(axis=1).view(np.uint8)  # zero rows of F (many in the first products)
     _graph.sparse_product(K.data, K.indices, K.indptr, F, np.ascontiguousarray(left), live,
                           out, row_sums, PANEL_COLUMNS, n_threads)
