@@ -157,7 +157,10 @@ def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
     changed = (flipped_codes[:, unlabelled] != clean_codes[unlabelled]).sum(axis=1)
     error = clean_error = None
     if y_true is not None:
-        wrong = classes[flipped_codes[:, unlabelled]] != y_true[unlabelled]
+        # compare codes (l x u small integers), not the l x u labels they stand for
+        true_codes = np.searchsorted(classes, y_true[unlabelled]) % len(classes)
+        true_codes[classes[true_codes] != y_true[unlabelled]] = -1  # never predicted
+        wrong = flipped_codes[:, unlabelled] != true_codes.astype(flipped_codes.dtype)
         error = wrong.mean(axis=1) if unlabelled.any() else np.zeros(len(labelled))
         clean_error = float(np.mean(clean_prediction[unlabelled] != y_true[unlabelled])) \
             if unlabelled.any() else 0.0
@@ -208,6 +211,7 @@ def unit_iterations(estimator, operator, labelled, columns=None, labels=None):
         yield t, A[:, :m], D[:, :m]
         if t == estimator.max_iter:
             return
+        del D  # its buffer is free once the caller drops it: two n x m arrays, not three
         previous = A
         product = operator.apply(A, floor)
         if spreading:  # alpha S A + (1 - alpha) E
@@ -232,7 +236,7 @@ def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, 
     C = np.zeros((n_labelled, n_classes))
     C[np.arange(n_labelled), codes] = 1.0
     flips = np.arange(n_labelled)
-    flipped = np.empty((n_labelled, len(unlabelled)), dtype=np.int64)
+    flipped = np.empty((n_labelled, len(unlabelled)), dtype=_code_dtype(n_classes))
     n_iter = np.full(n_labelled, estimator.max_iter, dtype=np.int64)
     pending = np.ones(n_labelled, dtype=bool)
     clean, clean_n_iter = None, estimator.max_iter
@@ -274,10 +278,20 @@ def _flips_stop(D, G, clean_change, codes, targets, tol):
     margin = DECIDED * clean_change
     stop = clean_change + reach < tol - margin
     open_ = np.flatnonzero(~stop & (clean_change - reach < tol + margin))
-    if len(open_):
-        stop[open_] = _flip_changes(D[:, open_], G, clean_change, codes[open_],
-                                    targets[open_]) < tol
+    for start in range(0, len(open_), FLIP_BLOCK):
+        part = open_[start : start + FLIP_BLOCK]
+        stop[part] = _flip_changes(D[:, part], G, clean_change, codes[part],
+                                   targets[part]) < tol
     return stop
+
+
+#: Flips whose changes are summed at a time (bounds the n x flips temporaries).
+FLIP_BLOCK = 256
+
+
+def _code_dtype(n_classes):
+    """The smallest signed integer type that holds class codes and -1."""
+    return np.int8 if n_classes < 128 else np.int16 if n_classes < 2**15 else np.int64
 
 
 def _column_abs_sums(D, block=4096):
@@ -299,7 +313,7 @@ def _flip_changes(D, G, clean_change, codes, targets):
 def _flipped_codes(A, C, flips, codes, targets):
     """Predicted class codes (len(flips) x n) of the flipped fits."""
     scores = A @ C
-    out = np.empty((len(flips), A.shape[0]), dtype=np.int64)
+    out = np.empty((len(flips), A.shape[0]), dtype=_code_dtype(C.shape[1]))
     for row, (k, a, b) in enumerate(zip(flips, codes, targets)):
         F = scores.copy()
         F[:, a] -= A[:, k]

@@ -257,11 +257,16 @@ class BatchedVictim:
     gamma : float
     n_jobs : int, optional
         Threads of the graph engine.
+    share : sequence of BatchedVictim, optional
+        Victims of the same ``X`` and ``gamma``: the graph operator of one that
+        iterates with the same matrix is reused, else the graph of any of them
+        (the graph and its sparse form depend on neither the labels nor the
+        settings, so one copy serves every victim of a problem).
     **overrides
         ``max_iter``, ``tol`` (and ``alpha`` for spreading) instead of the paper's.
     """
 
-    def __init__(self, X, variant, gamma, n_jobs=None, **overrides):
+    def __init__(self, X, variant, gamma, n_jobs=None, share=(), **overrides):
         from ._core.graph import RBFGraph
         from ._core.propagation import GraphOperator
         from ._threads import effective_n_threads
@@ -274,8 +279,16 @@ class BatchedVictim:
         self.variant = variant
         self.settings = {**self.kind.settings, **overrides}
         X, _ = check_features(X)
-        self.operator = GraphOperator(RBFGraph(X, gamma, effective_n_threads(n_jobs)),
-                                      self.kind.engine_variant)
+        share = [other for other in share if other.gamma == float(gamma)
+                 and other.n_samples == X.shape[0]]
+        same_matrix = [other.operator for other in share
+                       if other.kind.engine_variant == self.kind.engine_variant]
+        if same_matrix:
+            self.operator = same_matrix[0]
+        else:
+            graph = (share[0].operator.graph if share
+                     else RBFGraph(X, gamma, effective_n_threads(n_jobs)))
+            self.operator = GraphOperator(graph, self.kind.engine_variant)
         self.n_samples = X.shape[0]
         self.gamma = float(gamma)
 

@@ -74,6 +74,29 @@ def test_batched_equals_sklearn_on_budget_attacks_and_masks(variant):
                                   _sklearn(variant, 3.0, X, Y))
 
 
+def test_victims_of_one_problem_share_one_graph_and_stay_equal_to_sklearn(mnist_subset):
+    """The harness builds its victims with ``share=``: one graph (and one operator
+    per matrix) for all of them, used by every split; each still equals
+    scikit-learn's fits, on every split, whichever victim ran first."""
+    X, y = mnist_subset
+    propagation = BatchedVictim(X, "propagation", 5.0)
+    spreading = BatchedVictim(X, "spreading", 5.0, share=[propagation])
+    text = BatchedVictim(X, "spreading-text", 5.0, share=[propagation, spreading])
+    other_gamma = BatchedVictim(X, "spreading", 3.0, share=[propagation, spreading])
+    assert spreading.operator.graph is propagation.operator.graph
+    assert text.operator is spreading.operator
+    assert other_gamma.operator.graph is not propagation.operator.graph
+    for victim in (text, spreading, propagation):
+        for fraction in (0.05, 0.25):
+            split = datasets.labelled_split(y, fraction)
+            Y = _single_flips(split, np.unique(y))[:40]
+            expected = _sklearn(victim.variant, 5.0, X, Y)
+            np.testing.assert_array_equal(victim.predict(Y), expected)
+            impact = victim.single_flips(split, y)
+            np.testing.assert_array_equal(impact.error[:39],
+                                          transductive_error(expected[1:], y, split == -1))
+
+
 def test_each_vector_stops_on_its_own():
     """With a loose tol the fits stop after different numbers of iterations, and one
     more iteration would change some labels: a batch that ran every vector as long as

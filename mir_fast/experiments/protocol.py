@@ -63,12 +63,13 @@ class Problem:
         return result.ranking(), scores
 
     def victim(self, variant):
-        """The batched victim (its graph is built once per problem)."""
+        """The batched victim (one graph per problem, shared by every victim)."""
         if not hasattr(self, "_victims"):
             self._victims = {}
         if variant not in self._victims:
             self._victims[variant] = BatchedVictim(self.X, variant, self.gamma,
-                                                   n_jobs=self.n_jobs)
+                                                   n_jobs=self.n_jobs,
+                                                   share=list(self._victims.values()))
         return self._victims[variant]
 
     def transductive_error(self, predicted, split):
