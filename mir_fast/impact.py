@@ -310,24 +310,29 @@ def _flip_changes(D, G, clean_change, codes, targets):
             + np.abs(Ga - D).sum(axis=0) + np.abs(Gb + D).sum(axis=0))
 
 
-def _flipped_codes(A, C, flips, codes, targets):
-    """Predicted class codes (len(flips) x n) of the flipped fits."""
+def _flipped_codes(A, C, flips, codes, targets, block=64):
+    """Predicted class codes (len(flips) x n) of the flipped fits, ``block`` flips
+    at a time (their scores side by side: block x n x classes)."""
     scores = A @ C
     out = np.empty((len(flips), A.shape[0]), dtype=_code_dtype(C.shape[1]))
-    for row, (k, a, b) in enumerate(zip(flips, codes, targets)):
-        F = scores.copy()
-        F[:, a] -= A[:, k]
-        F[:, b] += A[:, k]
-        out[row] = _codes(F)
+    for start in range(0, len(flips), block):
+        part = slice(start, start + block)
+        moved = A[:, flips[part]].T  # block x n
+        at = np.arange(len(moved))
+        F = np.repeat(scores[np.newaxis], len(moved), axis=0)
+        F[at, :, codes[part]] -= moved
+        F[at, :, targets[part]] += moved
+        out[part] = _codes(F)
     return out
 
 
 def _codes(F):
-    """scikit-learn's transduction: rows normalised, then the first largest class
-    (normalising by a positive row sum never changes which class is largest)."""
-    normaliser = F.sum(axis=1, keepdims=True)
+    """scikit-learn's transduction: rows (the last axis) normalised, then the first
+    largest class (normalising by a positive row sum never changes which class is
+    largest)."""
+    normaliser = F.sum(axis=-1, keepdims=True)
     normaliser[normaliser == 0] = 1.0
-    return np.argmax(F / normaliser, axis=1)
+    return np.argmax(F / normaliser, axis=-1)
 
 
 __all__ = ["FlipImpact", "flip_impact"]

@@ -248,6 +248,29 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:
     return _csr_rows(kept_np, cand_np, vals_np, n_threads) + (degrees_np, dropped_np)
 
 
+cdef inline int64_t _significant_entries(const double *row, int64_t m, int64_t group,
+                                         double ratio, int *indices, double *data) noexcept nogil:
+    """The entries of ``row`` of at least ``ratio`` times their vector's mass (``group``
+    columns each), exact zeros left out: counted, and written to ``indices`` /
+    ``data`` unless they are NULL."""
+    cdef int64_t g = 0, c, kept = 0
+    cdef double mass, threshold, f
+    while g < m:
+        mass = 0.0
+        for c in range(g, g + group):
+            mass = mass + row[c]
+        threshold = ratio * mass
+        for c in range(g, g + group):
+            f = row[c]
+            if f > 0.0 and f >= threshold:
+                if indices != NULL:
+                    indices[kept] = <int>c
+                    data[kept] = f
+                kept = kept + 1
+        g = g + group
+    return kept
+
+
 def significant_rows(const double[:, ::1] F, int64_t group, double ratio,
                      int64_t max_entries, int n_threads):
     """The entries of F (>= 0) of at least ``ratio`` times the row mass of their
@@ -256,51 +279,26 @@ def significant_rows(const double[:, ::1] F, int64_t group, double ratio,
     are kept (then the dense product is cheaper).  Rows in parallel, columns in
     order."""
     cdef int64_t n = F.shape[0], m = F.shape[1]
-    cdef int64_t i, c, g, kept, q
-    cdef double mass, threshold, f
+    cdef int64_t i
     counts_np = np.zeros(n + 1, dtype=np.int64)
     cdef int64_t[::1] counts = counts_np
     if group < 1 or m % group:
         group = m
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            kept = 0
-            g = 0
-            while g < m:
-                mass = 0.0
-                for c in range(g, g + group):
-                    mass = mass + F[i, c]
-                threshold = ratio * mass
-                for c in range(g, g + group):
-                    f = F[i, c]
-                    if f > 0.0 and f >= threshold:
-                        kept = kept + 1
-                g = g + group
-            counts[i + 1] = kept
+            counts[i + 1] = _significant_entries(&F[i, 0], m, group, ratio, NULL, NULL)
     np.cumsum(counts_np, out=counts_np)
     if counts_np[n] > max_entries:
         return None
-    indices_np = np.empty(counts_np[n], dtype=np.int32)
-    data_np = np.empty(counts_np[n])
+    indices_np = np.empty(max(counts_np[n], 1), dtype=np.int32)
+    data_np = np.empty(max(counts_np[n], 1))
     cdef int[::1] indices = indices_np
     cdef double[::1] data = data_np
     with nogil:
         for i in prange(n, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            q = counts[i]
-            g = 0
-            while g < m:
-                mass = 0.0
-                for c in range(g, g + group):
-                    mass = mass + F[i, c]
-                threshold = ratio * mass
-                for c in range(g, g + group):
-                    f = F[i, c]
-                    if f > 0.0 and f >= threshold:
-                        indices[q] = <int>c
-                        data[q] = f
-                        q = q + 1
-                g = g + group
-    return counts_np, indices_np, data_np
+            _significant_entries(&F[i, 0], m, group, ratio, &indices[counts[i]],
+                                 &data[counts[i]])
+    return counts_np, indices_np[: counts_np[n]], data_np[: counts_np[n]]
 
 
 def sparse_sparse_product(const double[::1] data, const index_t[::1] indices,

@@ -134,7 +134,12 @@ def test_replace_rows_matches_a_dense_replacement():
     rows = np.array([7, 0, 49, 23])  # any order, first and last rows included
     new = sp.random(4, 40, density=0.5, random_state=6, format="csr")
     new.data[:] = rng.random(new.nnz) + 1.0
-    got = replace_rows(K, rows, np.diff(new.indptr), new.indices.astype(np.int32), new.data)
+    split = new.indptr[2]  # in two parts, as the blocks of a recomputation come
+    parts = [(rows[:2], np.diff(new.indptr)[:2], new.indices[:split].astype(np.int32),
+              new.data[:split]),
+             (rows[2:], np.diff(new.indptr)[2:], new.indices[split:].astype(np.int32),
+              new.data[split:])]
+    got = replace_rows(K, parts)
     want = K.toarray()
     want[rows] = new.toarray()
     np.testing.assert_array_equal(got.toarray(), want)

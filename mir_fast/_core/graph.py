@@ -130,7 +130,7 @@ class RBFGraph:
             self.sq_norms = np.asarray(self.rows.multiply(self.rows).sum(axis=1)).ravel()
         else:
             self.mean = X.mean(axis=0, dtype=np.float64)
-            self.rows = np.asarray(X, dtype=np.float64) - self.mean
+            self.rows = np.subtract(X, self.mean, dtype=np.float64)  # one n x d allocation
             self.sq_norms = np.einsum("ij,ij->i", self.rows, self.rows)
         self.screen = None if self.is_sparse else Float32Screen(self.rows, self.sq_norms)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))

@@ -129,19 +129,26 @@ class GraphOperator:
         return product
 
     def _store(self, deeper):
-        """Replace the stored rows of the sparse form by the deeper ones, in order,
-        as far as ``memory_budget`` allows."""
-        rows, counts, indices, data, dropped = deeper.collected()
-        old = np.diff(self.kept.indptr)[rows]
-        fits = np.cumsum(counts - old) <= self.max_entries - self.kept.nnz
-        if not fits.all():  # the rows up to the first that does not fit
-            taken = int(np.argmin(fits))
-            rows, counts, dropped = rows[:taken], counts[:taken], dropped[:taken]
-            indices, data = indices[: counts.sum()], data[: counts.sum()]
-        if len(rows):
-            self.kept = replace_rows(self.kept, rows, counts, indices, data)
-            self.dropped[rows] = dropped
-            self.deepened[rows] = True
+        """Replace the stored rows of the sparse form by the deeper ones, in row order
+        (the same rows whatever the threads' timing), as far as ``memory_budget``
+        allows."""
+        room = self.max_entries - self.kept.nnz
+        parts = []
+        for rows, counts, indices, data, dropped in sorted(deeper.parts,
+                                                           key=lambda part: part[0][0]):
+            growth = np.cumsum(counts - np.diff(self.kept.indptr)[rows])
+            fit = len(rows) if growth[-1] <= room else int(np.argmax(growth > room))
+            entries = int(counts[:fit].sum())
+            parts.append((rows[:fit], counts[:fit], indices[:entries], data[:entries],
+                          dropped[:fit]))
+            if fit < len(rows):
+                break
+            room -= int(growth[-1])
+        if parts:
+            self.kept = replace_rows(self.kept, parts)
+            for rows, _, _, _, dropped in parts:
+                self.dropped[rows] = dropped
+                self.deepened[rows] = True
 
     def describe(self):
         """What the operator did, for the estimators' ``graph_`` attribute."""
@@ -154,7 +161,8 @@ class GraphOperator:
 class DeeperRows:
     """Collects, from the whole affinity rows a recomputation forms, each row's
     entries of at least ``tau_i`` (module docstring): ``take`` is called with each
-    block (on the graph's threads), ``collected`` gives them as CSR parts.
+    block (on the graph's threads) and adds its part to ``parts``: (rows, entries
+    per row, column indices, values, dropped mass).
 
     Parameters
     ----------
@@ -186,35 +194,32 @@ class DeeperRows:
         self.parts.append((rows, keep.sum(axis=1), columns.astype(np.int32), W[at, columns],
                            dropped))
 
-    def collected(self):
-        """(rows, entries per row, column indices, values, dropped mass), rows in
-        the order they were taken."""
-        return tuple(np.concatenate(column) for column in zip(*self.parts))
 
-
-def replace_rows(K, rows, counts, indices, data):
-    """CSR ``K`` with the rows ``rows`` (distinct) replaced: row ``rows[q]`` gets
-    the next ``counts[q]`` entries of ``indices`` / ``data``."""
+def replace_rows(K, parts):
+    """CSR ``K`` with rows replaced: each part ``(rows, counts, indices, data, ...)``
+    gives row ``rows[q]`` (distinct over all parts) the next ``counts[q]`` entries of
+    its ``indices`` / ``data``.  Temporaries are of the size of a part."""
     n = K.shape[0]
     old_counts = np.diff(K.indptr)
     new_counts = old_counts.copy()
-    new_counts[rows] = counts
+    untouched = np.ones(n, dtype=bool)
+    for rows, counts, *_ in parts:
+        new_counts[rows] = counts
+        untouched[rows] = False
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(new_counts, out=indptr[1:])
     out_indices = np.empty(indptr[-1], dtype=np.int32)
     out_data = np.empty(indptr[-1])
-    untouched = np.ones(n, dtype=bool)
-    untouched[rows] = False
     entry_rows = np.repeat(np.arange(n), old_counts)
     moved = untouched[entry_rows]
-    shift = (indptr[:-1] - K.indptr[:-1])[entry_rows[moved]]
-    at = np.flatnonzero(moved)
-    out_indices[at + shift] = K.indices[moved]
-    out_data[at + shift] = K.data[moved]
-    starts = np.repeat(indptr[rows] - (np.cumsum(counts) - counts), counts)
-    at = np.arange(len(indices)) + starts
-    out_indices[at] = indices
-    out_data[at] = data
+    at = np.flatnonzero(moved) + (indptr[:-1] - K.indptr[:-1])[entry_rows[moved]]
+    out_indices[at] = K.indices[moved]
+    out_data[at] = K.data[moved]
+    for rows, counts, indices, data, *_ in parts:
+        at = np.arange(len(indices)) + np.repeat(indptr[rows] - (np.cumsum(counts) - counts),
+                                                 counts)
+        out_indices[at] = indices
+        out_data[at] = data
     return sp.csr_matrix((out_data, out_indices, indptr), shape=K.shape)
 
 

@@ -1,0 +1,125 @@
+"""The graph engine's targets in one run, as ratios measured side by side (not in CI).
+
+* ``impact``: ``flip_impact`` on real MNIST 1 vs 7 (5% labelled, seed 2020, label
+  propagation, max_iter 5, gamma 5) against a dense batched propagation of all the
+  flipped label vectors (scikit-learn's ``rbf_kernel``, one GEMM per iteration),
+  interleaved repeats, medians; the errors must be identical.
+* ``mnist60k``: ``LabelSpreading(gamma=5, alpha=0.2, max_iter=30)`` on all 60,000
+  MNIST training images (10 classes, 1% labelled, seed 2020): time, peak memory
+  added to the input's, transductive accuracy, what the graph did.
+* ``streaming``: label spreading on 200,000 RCV1-like rows (gamma 20), the graph
+  forced to stream: seconds per product against one dense GEMM of the same shape
+  (n x d times d x n, float64, BLAS), peak memory added.
+
+Usage: python asv_benchmarks/victims_compare.py [impact] [mnist60k] [streaming]
+"""
+
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compare  # noqa: E402
+from benchmarks.victims import _dense_batched_flips  # noqa: E402
+
+from mir_fast import flip_impact  # noqa: E402
+from mir_fast.datasets import labelled_split, load  # noqa: E402
+
+
+def impact(repeats=3):
+    X, digits, _, _ = load("mnist17")
+    labels = np.searchsorted(np.unique(digits), digits)  # codes 0 / 1, as the dense code needs
+    y = labelled_split(labels, 0.05, 2020)
+    labelled = np.flatnonzero(y != -1)
+    ours = flip_impact(X, y, gamma=5.0, y_true=labels, max_iter=5)
+    F = _dense_batched_flips(X, y, 5.0)
+    predicted = np.argmax(F.reshape(len(X), -1, 2), axis=2)  # n x (1 + l): clean, each flip
+    unlabelled = y == -1
+    dense_errors = (predicted[unlabelled].T != labels[unlabelled]).mean(axis=1)
+    identical = (np.array_equal(ours.error, dense_errors[1:])
+                 and ours.clean_error == dense_errors[0])
+    times = compare.median_times(
+        {"flip_impact": lambda: flip_impact(X, y, gamma=5.0, y_true=labels, max_iter=5),
+         "dense batched": lambda: _dense_batched_flips(X, y, 5.0)}, repeats)
+    print(f"flip_impact, MNIST 1 vs 7, {len(labelled)} flips, label propagation (max_iter 5): "
+          f"{times['flip_impact']:.2f} s; dense batched {times['dense batched']:.2f} s; "
+          f"{times['dense batched'] / times['flip_impact']:.1f}x; errors identical: "
+          f"{identical} (medians of {repeats}, interleaved)")
+
+
+def _mnist_all():
+    from mir_fast.datasets.images import mnist_folder, read_idx
+
+    folder = mnist_folder()
+    X = read_idx(os.path.join(folder, "train-images-idx3-ubyte.gz")).reshape(60000, -1)
+    y = read_idx(os.path.join(folder, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    return X.astype(np.float32) / 255.0, y
+
+
+def mnist60k():
+    from mir_fast.semi_supervised import LabelSpreading
+
+    X, labels = _mnist_all()
+    y = labelled_split(labels, 0.01, 2020)
+    before = compare._rss_bytes()
+    compare._reset_peak_rss()
+    start = time.perf_counter()
+    model = LabelSpreading(gamma=5.0, alpha=0.2, max_iter=30, verbose=sys.stderr.isatty())
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    added = (compare._peak_rss_bytes() - before) / 1e9
+    unlabelled = y == -1
+    accuracy = float(np.mean(model.transduction_[unlabelled] == labels[unlabelled]))
+    print(f"LabelSpreading(gamma=5, alpha=0.2, max_iter=30), all 60,000 MNIST images, 1% "
+          f"labelled: {seconds:.1f} s, peak memory added {added:.2f} GB (input "
+          f"{X.nbytes / 1e9:.2f} GB), n_iter {model.n_iter_}, transductive accuracy "
+          f"{accuracy:.4f}; graph {model.graph_}")
+
+
+def streaming(n_samples=200_000, products=2):
+    from mir_fast._core.graph import RBFGraph
+    from mir_fast._core.propagation import GraphOperator
+    from mir_fast.datasets import rcv1_like
+
+    X = rcv1_like(n_samples=n_samples, random_state=0)
+    labels = (np.arange(n_samples) * 7919) % 2
+    y = labelled_split(labels, 0.05, 2020)
+    F = np.zeros((n_samples, 2))
+    F[y == 0, 0] = F[y == 1, 1] = 1.0
+    before = compare._rss_bytes()
+    compare._reset_peak_rss()
+    operator = GraphOperator(RBFGraph(X, 20.0, compare.environment()["mir_fast threads"],
+                                      verbose=sys.stderr.isatty()), "spreading",
+                             mode="streaming")
+    seconds = []
+    for _ in range(products):
+        start = time.perf_counter()
+        F = 0.2 * operator.apply(F) + 0.8 * (F > 0)
+        seconds.append(time.perf_counter() - start)
+    added = (compare._peak_rss_bytes() - before) / 1e9
+    dense = np.random.default_rng(0).random((4096, X.shape[1]))
+    start = time.perf_counter()
+    dense @ dense[:2048].T  # one GEMM tile, scaled to n x d x n below
+    tile = time.perf_counter() - start
+    gemm = tile * (n_samples / 4096) * (n_samples / 2048)
+    per_product = float(np.median(seconds))
+    print(f"streaming label spreading, {n_samples:,} RCV1-like rows, gamma 20: "
+          f"{per_product:.1f} s per product (degrees included in the first: "
+          f"{', '.join(f'{s:.1f}' for s in seconds)}), {per_product / gemm:.2f}x one dense "
+          f"float64 GEMM of n x d by d x n ({gemm:.0f} s, extrapolated from a 4,096 x 2,048 "
+          f"tile); peak memory added {added:.2f} GB (F: {F.nbytes / 1e6:.1f} MB)")
+
+
+def main(argv):
+    warnings.simplefilter("ignore")
+    print(compare.environment())
+    runs = {"impact": impact, "mnist60k": mnist60k, "streaming": streaming}
+    for name in argv or ["impact"]:
+        runs[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
