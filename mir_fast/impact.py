@@ -196,6 +196,7 @@ def unit_iterations(estimator, operator, labelled, columns=None, labels=None):
         held = np.nonzero(labels)
         rows, cols, values = labelled[held[0]], held[1], labels[held]
     partial = m < len(labelled) and labels is None and not spreading
+    operator.forget_deepened()
     A = np.zeros((n, m + partial))
     A[rows, cols] = values
     if partial:

@@ -7,7 +7,8 @@ affinity (1.35 GB for 13,007 inputs, 29 GB for 60,000); here it is computed bloc
 by block (``mir_fast._core.graph``): kept in a certified sparse form when that fits
 ``memory_budget`` (the entries of at least ``2^-60`` times their row's largest,
 every sparse row product checked against the dropped mass and recomputed from its
-full row when that mass could matter), streamed otherwise.
+full row when that mass could matter; a row recomputed once is stored deeper, so
+that later products settle it from the sparse form), streamed otherwise.
 
 The iteration, with ``Y`` the one-hot labels (zero rows for unlabelled inputs):
 
@@ -200,7 +201,8 @@ class LabelPropagation(_RBFLabelPropagation):
     graph_ : dict
         How the graph was used: ``mode``, measured ``density``, ``stored_entries``,
         ``products``, ``recomputed_rows`` (sparse row products the certificate
-        recomputed from their full rows), and ``stop_certified``: False when some
+        recomputed from their full rows), ``deepened_rows`` (rows then stored
+        deeper: ``mir_fast._core.propagation``), and ``stop_certified``: False when some
         stopping test ``sum |F_t - F_{t-1}| < tol`` was within its error bound of ``tol``,
         so that scikit-learn's own rounding could end the fit one iteration apart.
     """

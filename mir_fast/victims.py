@@ -352,6 +352,7 @@ class BatchedVictim:
 
     def _propagate(self, Y, classes):
         n_vectors, n = Y.shape
+        self.operator.forget_deepened()
         unlabelled = Y[0] == -1
         one_hot = (Y[:, :, np.newaxis] == classes).astype(np.float64)  # (v, n, c)
         F = np.ascontiguousarray(one_hot.transpose(1, 0, 2))  # (n, v, c)

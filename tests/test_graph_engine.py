@@ -190,6 +190,11 @@ def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_m
     exact = (M @ F) / np.sqrt(D0)[:, None]
     assert np.all(np.abs(product - exact).sum(axis=1)
                   <= 2.0**-40 * exact.sum(axis=1))
+    # a new propagation starts from the sparse form as built, unchanged
+    operator.forget_deepened()
+    assert not operator.deepened.any()
+    np.testing.assert_array_equal(operator.kept.toarray(), before_kept.toarray())
+    np.testing.assert_array_equal(operator.dropped, before_dropped)
 
 
 def _concentrated_rows(n, m, rng):

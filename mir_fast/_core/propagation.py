@@ -23,7 +23,9 @@ certificate ``DEPTH_MARGIN`` times over at this product.  A deepened row that is
 rejected again is stored whole (dropped mass 0, always accepted).  Which entries
 are stored never changes a result: every product is still certified against the
 stored dropped mass; deepening only decides how often a row is recomputed.  It
-stops when the sparse form reaches ``memory_budget``.
+stops when the sparse form reaches ``memory_budget``, and lasts one propagation
+(``forget_deepened``): over five splits of MNIST 1 vs 7 the rows deepened for
+earlier label sets had doubled the time of later products.
 """
 
 import numpy as np
@@ -84,7 +86,16 @@ class GraphOperator:
             self.left = self.column_scale = scale
         self.recomputed_rows = 0
         self.deepened = np.zeros(graph.n, dtype=bool)
+        self.base = (self.kept, self.dropped)
         self.products = 0
+
+    def forget_deepened(self):
+        """Back to the sparse form as built: a new propagation (other labels) rejects
+        other rows, and rows deepened for the last one would only slow its products."""
+        if self.deepened.any():
+            self.kept, dropped = self.base
+            self.dropped = dropped.copy()
+            self.deepened[:] = False
 
     def apply(self, F, floor=None, group=None):
         """The product with ``F``, certified row by row.
@@ -146,6 +157,8 @@ class GraphOperator:
             room -= int(growth[-1])
         if parts:
             self.kept = replace_rows(self.kept, parts)
+            if self.dropped is self.base[1]:
+                self.dropped = self.dropped.copy()
             for rows, _, _, _, dropped in parts:
                 self.dropped[rows] = dropped
                 self.deepened[rows] = True
