@@ -158,9 +158,10 @@ def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
     error = clean_error = None
     if y_true is not None:
         # compare codes (l x u small integers), not the l x u labels they stand for
-        true_codes = np.searchsorted(classes, y_true[unlabelled]) % len(classes)
-        true_codes[classes[true_codes] != y_true[unlabelled]] = -1  # never predicted
-        wrong = flipped_codes[:, unlabelled] != true_codes.astype(flipped_codes.dtype)
+        true_codes = np.full(int(unlabelled.sum()), -1, dtype=flipped_codes.dtype)
+        for code, label in enumerate(classes):  # -1: a true label no input carries
+            true_codes[y_true[unlabelled] == label] = code
+        wrong = flipped_codes[:, unlabelled] != true_codes
         error = wrong.mean(axis=1) if unlabelled.any() else np.zeros(len(labelled))
         clean_error = float(np.mean(clean_prediction[unlabelled] != y_true[unlabelled])) \
             if unlabelled.any() else 0.0
