@@ -36,6 +36,16 @@ cdef extern from "mir_graph.h" nogil:
 DEF CHUNK = 64
 
 
+cdef inline double _scale_row(double *row, int64_t k, double factor) noexcept nogil:
+    """Multiply ``row`` (k entries) by ``factor`` in place; return its sum (in order)."""
+    cdef int64_t c
+    cdef double total = 0.0
+    for c in range(k):
+        row[c] = row[c] * factor
+        total = total + row[c]
+    return total
+
+
 def sparse_product(const double[::1] data, const index_t[::1] indices,
                    const index_t[::1] indptr, const double[:, ::1] F,
                    const double[::1] left, const unsigned char[::1] live,
@@ -50,7 +60,7 @@ def sparse_product(const double[::1] data, const index_t[::1] indices,
     cdef int64_t n = out.shape[0], k = F.shape[1]
     cdef int64_t t, i, p, c, c0, c1, lo, hi
     cdef int64_t n_parts = max(1, min(n_threads, n))
-    cdef double v, s
+    cdef double v
     cdef double *o
     cdef const double *f
     if n == 0:
@@ -79,13 +89,7 @@ def sparse_product(const double[::1] data, const index_t[::1] indices,
                             o[c] += v * f[c]
                 c0 = c1
             for i in range(lo, hi):
-                o = &out[i, 0]
-                s = 0.0
-                v = left[i]
-                for c in range(k):
-                    o[c] = o[c] * v
-                    s = s + o[c]
-                row_sums[i] = s
+                row_sums[i] = _scale_row(&out[i, 0], k, left[i])
 
 
 def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] column_scale,
@@ -312,7 +316,7 @@ def sparse_sparse_product(const double[::1] data, const index_t[::1] indices,
     the thread count."""
     cdef int64_t n = out.shape[0], k = out.shape[1]
     cdef int64_t i, p, q, c, j
-    cdef double v, s
+    cdef double v
     cdef double *o
     if n == 0:
         return
@@ -326,9 +330,4 @@ def sparse_sparse_product(const double[::1] data, const index_t[::1] indices,
                 j = indices[p]
                 for q in range(f_indptr[j], f_indptr[j + 1]):
                     o[f_indices[q]] += v * f_data[q]
-            s = 0.0
-            v = left[i]
-            for c in range(k):
-                o[c] = o[c] * v
-                s = s + o[c]
-            row_sums[i] = s
+            row_sums[i] = _scale_row(o, k, left[i])
