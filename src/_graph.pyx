@@ -279,9 +279,9 @@ def significant_rows(const double[:, ::1] F, int64_t group, double ratio,
                      int64_t max_entries, int n_threads):
     """The entries of F (>= 0) of at least ``ratio`` times the row mass of their
     vector (``group`` columns side by side; exact zeros never kept), as CSR
-    ``(indptr, indices, data)``, or None as soon as more than ``max_entries``
-    are kept (then the dense product is cheaper).  Rows in parallel, columns in
-    order."""
+    ``(indptr, indices, data)``, or None when more than ``max_entries`` would be
+    kept (counted first, nothing allocated: then the dense product is cheaper).
+    Rows in parallel, columns in order."""
     cdef int64_t n = F.shape[0], m = F.shape[1]
     cdef int64_t i
     counts_np = np.zeros(n + 1, dtype=np.int64)
