@@ -201,9 +201,10 @@ class LabelPropagation(_RBFLabelPropagation):
     graph_ : dict
         How the graph was used: ``mode``, measured ``density``, ``stored_entries``,
         ``products``, ``recomputed_rows`` (sparse row products the certificate
-        recomputed from their full rows), ``deepened_rows`` (rows then stored
-        deeper: ``mir_fast._core.propagation``), and ``stop_certified``: False when some
-        stopping test ``sum |F_t - F_{t-1}| < tol`` was within its error bound of ``tol``,
+        recomputed), ``screened_rows`` (those of them stored down to their depth
+        through the float32 screen, the others recomputed from their full rows),
+        ``deepened_rows`` (rows stored deeper: ``mir_fast._core.propagation``), and
+        ``stop_certified``: False when some stopping test ``sum |F_t - F_{t-1}| < tol`` was within its error bound of ``tol``,
         so that scikit-learn's own rounding could end the fit one iteration apart.
     """
 

@@ -28,8 +28,9 @@ cdef extern from "mir_graph.h" nogil:
     double mir_screen_row(const float *g, int64_t n, int64_t own, double sq_i,
                           double nrm_i, const double *sq, const double *nrm,
                           const double *log_scale, double gamma, double c0, double *lo)
-    int64_t mir_split_row(const double *lo, int64_t n, int64_t own, double limit,
-                          int64_t *cand, double *bound)
+    int64_t mir_count_row(const double *lo, int64_t n, int64_t own, double limit,
+                          double *bound)
+    int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, double limit, int *cand)
     double mir_dot(const double *a, const double *b, int64_t d)
 
 #: Rows per chunk of the parallel loops (fixed: results do not depend on threads).
@@ -173,54 +174,74 @@ def _csr_rows(const int64_t[::1] counts, const int64_t[:, ::1] indices_by_row,
 def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:, ::1] X,
                   const double[::1] sq, const double[::1] nrm, const double[::1] log_scale,
                   const double[::1] column_scale, bint scaled, double gamma, double c0,
-                  double diagonal, double ratio, double max_share, int n_threads):
+                  double diagonal, double ratio, const double[::1] depths, double max_share,
+                  int n_threads):
     """``extract_kept`` from a float32 product ``G`` (rows x n, ``~ X[rows] @ X.T``)
     with its error bound ``c0 |u||v|``: the entries the bound cannot rule out are
     computed exactly from ``X`` (float64); the others only enter the dropped mass,
     by an upper bound (``mir_graph.h``), and are left out of the degrees (which are
     then low by at most that mass).  Returns None, having done no exact work, when
     more than ``max_share`` of the block's entries are candidates.
+
+    With ``depths`` (one per row, else empty) row ``r`` keeps every non-zero entry
+    that may be at least ``exp(-depths[r])`` instead (all entries the bound cannot
+    put below it, exact), and its dropped mass bounds the others.
+
+    Two passes over each row: the first counts the candidates, the second (the
+    bounds recomputed, bit for bit) gathers them into storage of their size.
     """
     cdef int64_t m = G.shape[0], n = G.shape[1], d = X.shape[1]
-    cdef int64_t r, q, j, own, count, kept
-    cdef double limit, top, w, ws, deg, lost, threshold, bound, u_best
+    cdef int64_t r, q, j, own, count, kept, start
+    cdef double top, w, ws, deg, lost, threshold, bound, u_best
     cdef double *lo
-    cdef int64_t *cand
+    cdef int *cand
     cdef double *vals
     cdef const double *ls = &log_scale[0] if scaled else NULL
     cdef double drop_log = -log(ratio)
-    counts_np = np.zeros(m, dtype=np.int64)
+    cdef bint deep = depths.shape[0] > 0
+    counts_np = np.zeros(m + 1, dtype=np.int64)
     kept_np = np.zeros(m, dtype=np.int64)
     degrees_np = np.zeros(m)
     dropped_np = np.zeros(m)
     bounds_np = np.zeros(m)
+    limits_np = np.zeros(m)
     cdef int64_t[::1] counts = counts_np, kept_counts = kept_np
     cdef double[::1] degrees = degrees_np, dropped = dropped_np, bounds = bounds_np
+    cdef double[::1] limits = limits_np
     if m == 0:
         return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
                 degrees_np, dropped_np)
-    cand_np = np.empty((m, n), dtype=np.int64)
-    vals_np = np.empty((m, n))
     scratch_np = np.empty((n_threads, n))
-    cdef int64_t[:, ::1] cand_all = cand_np
-    cdef double[:, ::1] vals_all = vals_np, scratch = scratch_np
+    cdef double[:, ::1] scratch = scratch_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
             lo = &scratch[mir_omp_thread_id(), 0]
             own = rows[r]
             u_best = mir_screen_row(&G[r, 0], n, own, sq[own], nrm[own], &sq[0], &nrm[0],
                                     ls, gamma, c0, lo)
-            limit = u_best + drop_log + 1e-12 * (fabs(u_best) + 1.0)
-            counts[r] = mir_split_row(lo, n, own, limit, &cand_all[r, 0], &bound)
+            if deep:
+                limits[r] = depths[r] + 1e-12 * (fabs(depths[r]) + 1.0)
+            else:
+                limits[r] = u_best + drop_log + 1e-12 * (fabs(u_best) + 1.0)
+            counts[r + 1] = mir_count_row(lo, n, own, limits[r], &bound)
             bounds[r] = bound
-    if counts_np.sum() > max_share * m * n:
+    np.cumsum(counts_np, out=counts_np)
+    if counts_np[m] > max_share * m * n:
         return None
+    cand_np = np.empty(counts_np[m], dtype=np.int32)
+    vals_np = np.empty(counts_np[m])
+    cdef int[::1] cand_all = cand_np
+    cdef double[::1] vals_all = vals_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            lo = &scratch[mir_omp_thread_id(), 0]
             own = rows[r]
-            cand = &cand_all[r, 0]
-            vals = &vals_all[r, 0]
-            count = counts[r]
+            mir_screen_row(&G[r, 0], n, own, sq[own], nrm[own], &sq[0], &nrm[0], ls, gamma,
+                           c0, lo)
+            start = counts[r]
+            cand = &cand_all[start]
+            vals = &vals_all[start]
+            count = mir_gather_row(lo, n, own, limits[r], cand)
             deg = 0.0
             top = 0.0
             for q in range(count):
@@ -236,20 +257,41 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:
                 if j != own and ws > top:
                     top = ws
             degrees[r] = deg
-            threshold = ratio * top
+            threshold = 0.0 if deep else ratio * top
             lost = bounds[r]
             kept = 0
             for q in range(count):
                 j = cand[q]
                 if j == own or (vals[q] >= threshold and vals[q] > 0.0):
-                    cand[kept] = j
+                    cand[kept] = <int>j
                     vals[kept] = vals[q]
                     kept = kept + 1
                 else:
                     lost = lost + vals[q]
             kept_counts[r] = kept
             dropped[r] = lost
-    return _csr_rows(kept_np, cand_np, vals_np, n_threads) + (degrees_np, dropped_np)
+    return _compact_rows(kept_np, counts_np, cand_np, vals_np, n_threads) + (degrees_np,
+                                                                               dropped_np)
+
+
+def _compact_rows(const int64_t[::1] counts, const int64_t[::1] starts, const int[::1] indices,
+                  const double[::1] values, int n_threads):
+    """(indptr, indices, data) of the CSR rows whose entries are the first
+    ``counts[r]`` of ``indices`` / ``values`` from ``starts[r]`` on."""
+    cdef int64_t m = counts.shape[0], r, q
+    indptr_np = np.zeros(m + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr_np[1:])
+    indices_np = np.empty(indptr_np[m], dtype=np.int32)
+    data_np = np.empty(indptr_np[m])
+    cdef int64_t[::1] indptr = indptr_np
+    cdef int[::1] out_indices = indices_np
+    cdef double[::1] data = data_np
+    with nogil:
+        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            for q in range(counts[r]):
+                out_indices[indptr[r] + q] = indices[starts[r] + q]
+                data[indptr[r] + q] = values[starts[r] + q]
+    return indptr_np, indices_np, data_np
 
 
 cdef inline int64_t _significant_entries(const double *row, int64_t m, int64_t group,
@@ -331,3 +373,19 @@ def sparse_sparse_product(const double[::1] data, const index_t[::1] indices,
                 for q in range(f_indptr[j], f_indptr[j + 1]):
                     o[f_indices[q]] += v * f_data[q]
             row_sums[i] = _scale_row(o, k, left[i])
+
+
+def copy_rows(const int64_t[::1] src_indptr, const int[::1] src_indices,
+              const double[::1] src_data, const int64_t[::1] src_rows,
+              const int64_t[::1] dst_indptr, const int64_t[::1] dst_rows,
+              int[::1] dst_indices, double[::1] dst_data, int n_threads):
+    """Copy the CSR rows ``src_rows[q]`` of one matrix to the rows ``dst_rows[q]``
+    of another (whose ``dst_indptr`` gives them room), rows in parallel."""
+    cdef int64_t m = src_rows.shape[0], q, p, start, at
+    with nogil:
+        for q in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
+            start = src_indptr[src_rows[q]]
+            at = dst_indptr[dst_rows[q]]
+            for p in range(src_indptr[src_rows[q] + 1] - start):
+                dst_indices[at + p] = src_indices[start + p]
+                dst_data[at + p] = src_data[start + p]

@@ -32,44 +32,72 @@ MIR_INLINE double mir_pow2_floor_neg(double x) {
     return k < -1000.0 ? INFINITY : bits.d;
 }
 
+/* The bounds of one entry in log units: *lo <= e_ij <= return value. */
+MIR_INLINE double mir_screen_entry(float g, double sq_i, double nrm_i, double sq_j,
+                                   double nrm_j, double shift, double gamma, double c0,
+                                   double *lo) {
+    double d = sq_i + sq_j - 2.0 * (double)g;
+    double slack = 2.0 * c0 * nrm_i * nrm_j + 0x1p-48 * (sq_i + sq_j);
+    double low = d - slack;
+    double high = d + slack;
+    *lo = gamma * (low > 0.0 ? low : 0.0) - shift;
+    return gamma * (high > 0.0 ? high : 0.0) - shift;
+}
+
+/* lo[j] for j in [from, to) and the smallest upper bound over them. */
+MIR_INLINE double mir_screen_span(const float *g, int64_t from, int64_t to, double sq_i,
+                                  double nrm_i, const double *sq, const double *nrm,
+                                  const double *log_scale, double gamma, double c0,
+                                  double *lo) {
+    double best = INFINITY;
+#pragma omp simd reduction(min : best)
+    for (int64_t j = from; j < to; j++) {
+        double high = mir_screen_entry(g[j], sq_i, nrm_i, sq[j], nrm[j],
+                                       log_scale ? log_scale[j] : 0.0, gamma, c0, &lo[j]);
+        best = high < best ? high : best;
+    }
+    return best;
+}
+
 /* lo[j] (every j) and the smallest upper bound of e_ij over j != own. */
 MIR_MULTIVERSION
 MIR_STATIC double mir_screen_row(const float *g, int64_t n, int64_t own, double sq_i,
                                  double nrm_i, const double *sq, const double *nrm,
                                  const double *log_scale, double gamma, double c0,
                                  double *lo) {
-    double best = INFINITY;
-    for (int64_t j = 0; j < n; j++) {
-        double d = sq_i + sq[j] - 2.0 * (double)g[j];
-        double slack = 2.0 * c0 * nrm_i * nrm[j] + 0x1p-48 * (sq_i + sq[j]);
-        double low = d - slack;
-        low = low > 0.0 ? low : 0.0;
-        double high = d + slack;
-        high = high > 0.0 ? high : 0.0;
-        double shift = log_scale ? log_scale[j] : 0.0;
-        lo[j] = gamma * low - shift;
-        double e_high = gamma * high - shift;
-        best = (j != own && e_high < best) ? e_high : best;
-    }
-    return best;
+    double before = mir_screen_span(g, 0, own, sq_i, nrm_i, sq, nrm, log_scale, gamma, c0, lo);
+    double after = mir_screen_span(g, own + 1, n, sq_i, nrm_i, sq, nrm, log_scale, gamma,
+                                   c0, lo);
+    mir_screen_entry(g[own], sq_i, nrm_i, sq[own], nrm[own],
+                     log_scale ? log_scale[own] : 0.0, gamma, c0, &lo[own]);
+    return before < after ? before : after;
 }
 
-/* Sum of mir_pow2_floor_neg(lo[j]) over the columns that are not candidates
- * (lo[j] > limit, j != own); the candidates' indices go to cand (ascending).
- * Two loops: the sum vectorises, the (rare) candidates are gathered apart. */
+/* The candidates (lo[j] <= limit, and own) counted, and the sum of
+ * mir_pow2_floor_neg(lo[j]) over the other columns; vectorised. */
 MIR_MULTIVERSION
-MIR_STATIC int64_t mir_split_row(const double *lo, int64_t n, int64_t own, double limit,
-                                 int64_t *cand, double *bound) {
+MIR_STATIC int64_t mir_count_row(const double *lo, int64_t n, int64_t own, double limit,
+                                 double *bound) {
     double sum = 0.0;
-    for (int64_t j = 0; j < n; j++) {
-        double b = mir_pow2_floor_neg(lo[j]);
-        sum += (lo[j] > limit && j != own) ? b : 0.0;
-    }
     int64_t count = 0;
+#pragma omp simd reduction(+ : sum, count)
     for (int64_t j = 0; j < n; j++) {
-        if (j == own || lo[j] <= limit) cand[count++] = j;
+        int candidate = lo[j] <= limit || j == own;
+        sum += candidate ? 0.0 : mir_pow2_floor_neg(lo[j]);
+        count += candidate;
     }
     *bound = sum;
+    return count;
+}
+
+/* The candidates' indices (ascending) written to cand; their number returned. */
+MIR_MULTIVERSION
+MIR_STATIC int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, double limit,
+                                  int *cand) {
+    int64_t count = 0;
+    for (int64_t j = 0; j < n; j++) {
+        if (j == own || lo[j] <= limit) cand[count++] = (int)j;
+    }
     return count;
 }
 

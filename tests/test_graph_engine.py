@@ -45,7 +45,8 @@ def test_sparse_form_matches_the_definition(kind, scaled, threads, dtype):
     assert (graph.screen is not None) == (kind != "csr")
     if not screened:
         graph.screen = None
-    graph.block_rows = 37  # several blocks with a ragged end
+    graph.block_rows = 37  # several blocks with a ragged end, in both passes
+    graph.pass_rows = 37 if screened else graph.block_rows
     rng = np.random.default_rng(0)
     scale = rng.uniform(0.5, 2.0, 300) if scaled else None
     diagonal = 0.0 if scaled else 1.0
@@ -146,26 +147,33 @@ def test_replace_rows_matches_a_dense_replacement():
     assert got.has_canonical_format or got.has_sorted_indices
 
 
-@pytest.mark.parametrize("sparse", [False, True])
-def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_mass(sparse):
+@pytest.mark.parametrize("kind", ["dense, screened", "dense, screen declined", "csr"])
+def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_mass(kind):
     """A row the certificate rejects while F is non-zero on every row is stored
-    again with its entries down to tau_i (propagation's module docstring): the
-    stored row is exactly those entries of the definition's affinity, its dropped
-    mass the sum of the rest, and the next product passes the certificate."""
+    again with its entries down to tau_i (propagation's module docstring): from its
+    whole affinity row, exactly those entries and the exact sum of the rest; through
+    the float32 screen, every entry that may reach tau_i (computed from a lower
+    bound of the row's total: a superset), exact, and an upper bound of the rest.
+    The next product passes the certificate."""
     from mir_fast._core.graph import CERTIFY_RATIO
     from mir_fast._core.propagation import DEPTH_MARGIN, GraphOperator
 
-    X = clustered_pixels(300, 12, random_state=2)
-    if sparse:
+    X = clustered_pixels(300, 20, random_state=2)
+    if kind == "csr":
         X = sp.csr_matrix(np.where(X > np.median(X), X, 0.0))
     gamma = 40.0
     operator = GraphOperator(RBFGraph(X, gamma, 2), "spreading", mode="sparse")
+    operator.graph.pass_rows = 16  # several blocks of rows through the screen
+    if kind == "dense, screen declined":
+        operator.graph.screen.MAX_CANDIDATES = 0.0
     rng = np.random.default_rng(0)
-    F = rng.random((300, 3)) * np.where(rng.random((300, 1)) < 0.5, 1.0, 1e-30)
+    F = rng.random((300, 3)) * np.where(rng.random((300, 1)) < 0.5, 1.0, 1e-6)
     before_kept, before_dropped = operator.kept.copy(), operator.dropped.copy()
     operator.apply(F)
     deepened = np.flatnonzero(operator.deepened)
     assert len(deepened) > 0
+    screened = kind == "dense, screened"
+    assert (operator.screened_rows == len(deepened)) if screened else operator.screened_rows == 0
     W = _affinity(X, gamma, 0.0)
     D0 = W.sum(axis=1)
     M = W / np.sqrt(D0)[None, :]
@@ -175,10 +183,18 @@ def test_deepened_rows_keep_what_the_certificate_needs_and_their_exact_dropped_m
         tau = CERTIFY_RATIO * (M[i] @ mass) / (DEPTH_MARGIN * mass.max() * 300)
         keep = (M[i] >= tau) & (M[i] > 0)
         keep[i] = True
-        np.testing.assert_array_equal(stored[i] != 0, keep & (M[i] != 0))
-        np.testing.assert_allclose(stored[i][keep], M[i][keep], rtol=1e-12)
-        np.testing.assert_allclose(operator.dropped[i], M[i][~keep].sum(), rtol=1e-9,
-                                   atol=1e-300)
+        rest = np.where(stored[i] != 0, 0.0, M[i])
+        rest[i] = 0.0
+        if screened:
+            assert np.all(stored[i][keep & (M[i] != 0)] != 0)
+            assert np.all(rest < tau)
+            assert rest.sum() * (1 - 1e-10) <= operator.dropped[i] <= 2.0 * 300 * tau
+        else:
+            np.testing.assert_array_equal(stored[i] != 0, keep & (M[i] != 0))
+            np.testing.assert_allclose(operator.dropped[i], rest.sum(), rtol=1e-9,
+                                       atol=1e-300)
+        nonzero = stored[i] != 0
+        np.testing.assert_allclose(stored[i][nonzero], M[i][nonzero], rtol=1e-12)
         assert operator.dropped[i] < before_dropped[i]
     untouched = np.setdiff1d(np.arange(300), deepened)
     np.testing.assert_array_equal(operator.kept[untouched].toarray(),
@@ -250,3 +266,62 @@ def test_wide_sparse_products_leave_out_at_most_negligible_of_each_vector(group,
     assert np.array_equal(out, serial)  # bit-identical across thread counts
     exact, _ = sparse_product(K, F, left, threads, leave_out=False)
     np.testing.assert_allclose(exact, want, rtol=1e-13, atol=0)
+
+
+def test_a_declined_screen_falls_back_to_float64_block_by_block():
+    """The screen's blocks are taller than the float64 ones; when the screen
+    declines a block, its rows are computed in float64 ``block_rows`` at a time,
+    with the result of the float64 pass (up to the rounding of other GEMM shapes)."""
+    X = clustered_pixels(300, 20, random_state=3)
+    screened = RBFGraph(X, 40.0, n_threads=2)
+    screened.block_rows, screened.pass_rows = 37, 90
+    screened.screen.MAX_CANDIDATES = 0.0  # every block declined
+    plain = RBFGraph(X, 40.0, n_threads=2)
+    plain.screen = None
+    for got, want in zip(screened.sparse_form(1.0), plain.sparse_form(1.0)):
+        if sp.issparse(got):
+            got, want = got.toarray(), want.toarray()
+            np.testing.assert_array_equal(got != 0, want != 0)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-300)
+
+
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_rows_down_to_their_floor_match_the_definition(scaled, threads, dtype):
+    """``rows_down_to``: every entry of at least the row's floor is stored, exact,
+    with the diagonal; the dropped mass bounds the rest from above (within the
+    screen's factor) and each left-out entry is below the floor."""
+    X = clustered_pixels(300, 20, random_state=4).astype(dtype)
+    gamma = 40.0
+    graph = RBFGraph(X, gamma, n_threads=threads)
+    graph.pass_rows = 23  # several blocks with a ragged end
+    rng = np.random.default_rng(5)
+    scale = rng.uniform(0.5, 2.0, 300) if scaled else None
+    diagonal = 0.0 if scaled else 1.0
+    M = _affinity(X, gamma, diagonal) * (scale[None, :] if scaled else 1.0)
+    rows = np.sort(rng.choice(300, 70, replace=False))
+    off = M[rows].copy()
+    off[np.arange(len(rows)), rows] = 0.0
+    floors = off.max(axis=1) * 2.0 ** -rng.uniform(60, 120, len(rows))
+    parts, declined = graph.rows_down_to(rows, floors, diagonal, scale)
+    assert len(declined) == 0
+    got_rows = np.concatenate([part[0] for part in parts])
+    np.testing.assert_array_equal(got_rows, rows)
+    stored = np.zeros((len(rows), 300))
+    at = 0
+    for part_rows, counts, indices, values, _ in parts:
+        for q, count in enumerate(counts):
+            stored[at + q, indices[:count]] = values[:count]
+            indices, values = indices[count:], values[count:]
+        at += len(part_rows)
+    dropped = np.concatenate([part[4] for part in parts])
+    must = (M[rows] >= floors[:, None]) & (M[rows] > 0)
+    assert np.all(stored[must] != 0) and must.sum() > 2 * len(rows)
+    np.testing.assert_allclose(stored[stored != 0], M[rows][stored != 0], rtol=1e-12)
+    rest = np.where(stored != 0, 0.0, M[rows])
+    rest[np.arange(len(rows)), rows] = 0.0
+    assert np.all(rest < floors[:, None])
+    assert np.all(dropped >= rest.sum(axis=1) * (1 - 1e-10))
+    assert np.all(dropped <= 2.0 * 300 * floors)
+    assert (stored != 0).mean() < 0.5  # the screen really left entries out

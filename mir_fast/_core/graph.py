@@ -47,10 +47,12 @@ normalisation of propagation divides by, what spreading adds ``(1 - alpha) Y`` t
 a wide F's entries below ``NEGLIGIBLE / m`` of their vector's mass are left out of
 the sparse product, which moves it by at most ``NEGLIGIBLE`` of that sum:
 ``propagation.sparse_product``), so a row's error stays within ``CERTIFY_RATIO``;
-every other row is recomputed from its full affinity row (``streamed_product``
-with ``rows``), leaving out, when F is wide, only terms that add at most
-``NEGLIGIBLE = 2^-52`` of the row's total to any column (``significant_product``),
-so a recomputed row is within ``2^-52`` of its row sum (plus rounding).  So
+every other row is recomputed: stored deeper and certified again
+(``mir_fast._core.propagation``), or from its full affinity row
+(``streamed_product`` with ``rows``), leaving out, when F is wide, only terms that
+add at most ``NEGLIGIBLE = 2^-52`` of the row's total to any column
+(``significant_product``), so a recomputed row is within ``CERTIFY_RATIO`` of its
+row sum (plus rounding).  So
 after ``t`` products each row of ``F`` is within ``2 t CERTIFY_RATIO`` of its row
 sum of the exact iteration (entrywise relative errors pass unchanged through a
 non-negative matrix, and normalising at most doubles a row-sum-relative one):
@@ -73,6 +75,11 @@ from .._threads import single_threaded_blas
 
 #: Bytes of affinities one thread holds at a time (a block of rows x all columns).
 BLOCK_BYTES = 32 << 20
+#: Bytes of the float32 screen's product one thread holds at a time, and its most
+#: rows: OpenBLAS packs the whole n x d operand once per block, which on all of
+#: MNIST took as long as the multiplication itself at the 69 rows of BLOCK_BYTES.
+SCREEN_BYTES = 64 << 20
+SCREEN_ROWS = 512
 #: The sparse form keeps an entry of at least this fraction of its row's largest.
 DROP_RATIO = 2.0**-60
 #: A sparse row product is accepted when its error bound is at most this fraction
@@ -134,6 +141,10 @@ class RBFGraph:
             self.sq_norms = np.einsum("ij,ij->i", self.rows, self.rows)
         self.screen = None if self.is_sparse else Float32Screen(self.rows, self.sq_norms)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))
+        self.pass_rows = self.block_rows
+        if self.screen is not None and self.screen.enabled:
+            self.pass_rows = int(max(self.block_rows, min(
+                self.n, SCREEN_ROWS, SCREEN_BYTES // (4 * max(self.n, 1)))))
 
     # -- affinities ---------------------------------------------------------------------
 
@@ -177,10 +188,11 @@ class RBFGraph:
         hit = np.flatnonzero(columns[where] == rows) if len(columns) else where[:0]
         return hit, where[hit]
 
-    def blocks(self):
-        """Index arrays of consecutive row blocks covering every input."""
-        return [np.arange(start, min(start + self.block_rows, self.n))
-                for start in range(0, self.n, self.block_rows)]
+    def blocks(self, rows=None):
+        """Index arrays of consecutive blocks of ``rows`` rows (``block_rows`` by
+        default) covering every input."""
+        rows = rows or self.block_rows
+        return [np.arange(start, min(start + rows, self.n)) for start in range(0, self.n, rows)]
 
     def map_blocks(self, function, blocks=None, desc=None):
         """``[function(rows) for rows in blocks]``, on the graph's threads (with a
@@ -216,30 +228,55 @@ class RBFGraph:
                 stored[0] += int(part[0][-1])
             return part
 
-        parts = self.map_blocks(keep, desc="sparse graph")
+        parts = self.map_blocks(keep, self.blocks(self.pass_rows), desc="sparse graph")
         if max_entries is not None and stored[0] > max_entries:
             return None
-        offsets = np.cumsum([0] + [p[0][-1] for p in parts])
-        indptr = np.concatenate([[0]] + [p[0][1:] + o for p, o in zip(parts, offsets)])
-        kept = sp.csr_matrix((np.concatenate([p[2] for p in parts]),
-                              np.concatenate([p[1] for p in parts]), indptr),
-                             shape=(self.n, self.n))
-        return (kept, np.concatenate([p[3] for p in parts]),
-                np.concatenate([p[4] for p in parts]))
+        indptr, indices, data, degrees, dropped = stack_parts(parts)
+        return sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n)), degrees, dropped
 
     def _keep(self, rows, diagonal, scale=UNSCALED):
         """The sparse form of the block ``rows``: the diagonal and the non-zero
         entries of at least ``DROP_RATIO`` times the row's largest off-diagonal one;
         CSR parts, degrees and dropped mass.  Dense data go through the float32
         screen (:class:`Float32Screen`) when it rules out enough entries, else every
-        entry is computed in float64 (``_graph.extract_kept``)."""
+        entry is computed in float64 (``_graph.extract_kept``), ``block_rows`` rows
+        at a time."""
         rows = rows.astype(np.int64)
         if self.screen is not None:
             part = self.screen.kept(rows, self.gamma, diagonal, scale)
             if part is not None:
                 return part
-        return _graph.extract_kept(self.affinity(rows, diagonal), rows, scale.values,
-                                   scale.scaled, DROP_RATIO, 1)
+        return stack_parts([
+            _graph.extract_kept(self.affinity(some, diagonal), some, scale.values,
+                                scale.scaled, DROP_RATIO, 1)
+            for some in np.array_split(rows, -(-len(rows) // self.block_rows))])
+
+    def rows_down_to(self, rows, floors, diagonal, column_scale=None):
+        """Each row of ``rows`` stored down to its floor: every entry of
+        ``W[rows[q]] * column_scale`` that may be at least ``floors[q] > 0``, exact,
+        found through the float32 screen, and the dropped mass of the others (an
+        upper bound).  Returns the parts ``(rows, counts, indices, values,
+        dropped)`` of the blocks the screen took, and the rows of the blocks it
+        declined (too many candidates, or no screen)."""
+        if self.screen is None or not self.screen.enabled:
+            return [], rows
+        scale = UNSCALED if column_scale is None else ColumnScale(column_scale)
+        depths = -np.log(floors)
+        starts = range(0, len(rows), self.pass_rows)
+
+        def deepen(start):
+            some = rows[start : start + self.pass_rows].astype(np.int64)
+            part = self.screen.kept(some, self.gamma, diagonal, scale,
+                                    depths[start : start + self.pass_rows])
+            if part is None:
+                return some, None
+            indptr, indices, values, _, dropped = part
+            return some, (some, np.diff(indptr), indices, values, dropped)
+
+        results = self.map_blocks(deepen, starts, desc="deep rows")
+        declined = [some for some, part in results if part is None]
+        return ([part for _, part in results if part is not None],
+                np.concatenate(declined) if declined else rows[:0])
 
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed (through the
@@ -247,7 +284,8 @@ class RBFGraph:
         the dropped mass, below ``n 2^-60`` of the row)."""
         if self.screen is not None:
             return np.concatenate(self.map_blocks(
-                lambda rows: self._keep(rows, diagonal)[3], desc="degrees"))
+                lambda rows: self._keep(rows, diagonal)[3], self.blocks(self.pass_rows),
+                desc="degrees"))
         return np.concatenate(self.map_blocks(
             lambda rows: self.affinity(rows, diagonal).sum(axis=1), desc="degrees"))
 
@@ -284,6 +322,14 @@ class RBFGraph:
         parts = self.map_blocks(product, blocks,
                                 desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
+
+
+def stack_parts(parts):
+    """One ``(indptr, indices, data, degrees, dropped)`` from the parts of
+    consecutive row blocks (each with its own ``indptr`` from 0)."""
+    offsets = np.cumsum([0] + [part[0][-1] for part in parts])
+    indptr = np.concatenate([[0]] + [part[0][1:] + o for part, o in zip(parts, offsets)])
+    return (indptr, *(np.concatenate([part[k] for part in parts]) for k in range(1, 5)))
 
 
 def significant_product(W, F, mass):
@@ -341,15 +387,17 @@ class Float32Screen:
         self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
         self.enabled = d * eps < 0.01
 
-    def kept(self, rows, gamma, diagonal, scale):
+    def kept(self, rows, gamma, diagonal, scale, depths=None):
         """``_graph.screened_kept`` of the block ``rows`` (``scale``: a
-        :class:`ColumnScale`), or None."""
+        :class:`ColumnScale`; ``depths``: per row, ``-log`` of the smallest entry
+        to keep, instead of ``DROP_RATIO`` of the row's largest), or None."""
         if not self.enabled:
             return None
         G = self.rows32[rows] @ self.rows32.T
+        depths = np.empty(0) if depths is None else np.ascontiguousarray(depths, np.float64)
         return _graph.screened_kept(G, rows, self.rows, self.sq_norms, self.norms, scale.logs,
                                     scale.values, scale.scaled, gamma, self.c0, diagonal,
-                                    DROP_RATIO, self.MAX_CANDIDATES, 1)
+                                    DROP_RATIO, depths, self.MAX_CANDIDATES, 1)
 
 
 class _NoBar:

@@ -19,7 +19,14 @@ stored again with every entry of at least
 where ``t_i = sum_j W_ij mass_j`` is the row's total over the ``V`` vectors of F
 and ``m`` the largest row mass of a vector, and its dropped mass becomes the exact
 sum of the entries below ``tau_i`` (at most ``n tau_i``): the row would pass the
-certificate ``DEPTH_MARGIN`` times over at this product.  A deepened row that is
+certificate ``DEPTH_MARGIN`` times over at this product.  Dense data go through the
+float32 screen instead of whole rows (``RBFGraph.rows_down_to``): ``t_i`` is taken
+from the row's sparse product (a lower bound: every term is >= 0), every entry the
+screen cannot put below ``tau_i`` is stored, exact, and the others (each below
+``tau_i``) enter the dropped mass by an upper bound; the row's product is then taken
+from the stored row and certified again (a row that fails goes on to its whole
+affinity row).  On all 60,000 MNIST images this replaced a float64 pass over 56,027
+whole rows (88 s) by a float32 one (38 s).  A deepened row that is
 rejected again is stored whole (dropped mass 0, always accepted).  Which entries
 are stored never changes a result: every product is still certified against the
 stored dropped mass; deepening only decides how often a row is recomputed.  It
@@ -32,7 +39,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from .. import _graph
-from .graph import BYTES_PER_ENTRY, CERTIFY_RATIO, NARROW, NEGLIGIBLE, SPARSE_TERMS
+from .graph import (BYTES_PER_ENTRY, CERTIFY_RATIO, NARROW, NEGLIGIBLE, SPARSE_COLUMNS,
+                    SPARSE_TERMS)
 
 #: A deepened row would pass the certificate this many times over (see above).
 DEPTH_MARGIN = 2.0**8
@@ -54,6 +62,8 @@ class GraphOperator:
     recomputed_rows : int
         Row products of the sparse form that the certificate sent to the exact
         computation, over all products so far.
+    screened_rows : int
+        Those of them stored down to their depth through the float32 screen.
     products : int
     """
 
@@ -84,7 +94,7 @@ class GraphOperator:
             self.left, self.column_scale = 1.0 / degrees, None
         else:
             self.left = self.column_scale = scale
-        self.recomputed_rows = 0
+        self.recomputed_rows = self.screened_rows = 0
         self.deepened = np.zeros(graph.n, dtype=bool)
         self.base = (self.kept, self.dropped)
         self.products = 0
@@ -112,54 +122,87 @@ class GraphOperator:
             product = self.graph.streamed_product(F, self.diagonal, column_scale=self.column_scale)
             return product * self.left[:, None]
         # the kept entries hold the column scale already (see graph.sparse_form)
-        product, scale = sparse_product(self.kept, F, self.left, self.graph.n_threads,
-                                        group=group)
-        n = F.shape[0]
-        n_vectors = 1
-        if group is not None and group != F.shape[1]:
-            n_vectors = F.shape[1] // group
-            mass = F.reshape(n, -1, group).sum(axis=2).max(initial=0.0)
-            scale = product.reshape(n, -1, group).sum(axis=2).min(axis=1)
-        else:
-            mass = F.sum(axis=1).max(initial=0.0)
-        bound = self.dropped * self.left * mass
-        if floor is not None:
-            scale += floor
-        unsure = np.flatnonzero(bound > (CERTIFY_RATIO - 2.0 * NEGLIGIBLE) * scale)
+        product, totals = sparse_product(self.kept, F, self.left, self.graph.n_threads,
+                                         group=group)
+        check = Certificate(F, group, floor, self.left)
+        unsure = np.flatnonzero(~check.accepts(self.dropped, product, totals))
         if len(unsure):
             self.recomputed_rows += len(unsure)
-            deeper = None
-            if self.kept.nnz < self.max_entries:
-                offset = np.zeros(n) if floor is None else floor / self.left
-                deeper = DeeperRows(self.deepened, offset, mass, n_vectors)
-            exact = self.graph.streamed_product(F, self.diagonal, rows=unsure,
-                                                column_scale=self.column_scale, deeper=deeper)
-            product[unsure] = exact * self.left[unsure, None]
-            if deeper is not None and deeper.parts:
-                self._store(deeper)
+            product[unsure] = self._recompute(F, unsure, totals, check)
         return product
 
-    def _store(self, deeper):
-        """Replace the stored rows of the sparse form by the deeper ones, in row order
-        (the same rows whatever the threads' timing), as far as ``memory_budget``
-        allows."""
+    def _recompute(self, F, unsure, totals, check):
+        """The rows ``unsure`` of the product, exact.  When F has non-zero rows
+        almost everywhere, rows not deepened before are first stored down to their
+        depth through the float32 screen (``RBFGraph.rows_down_to``) and multiplied
+        from there, certified again; every other row is recomputed from its whole
+        affinity row (and deepened from it).  Deeper rows are stored when the budget
+        has room."""
+        graph, n = self.graph, self.graph.n
+        exact = np.empty((len(unsure), F.shape[1]))  # rows of the product, left applied
+        todo = np.ones(len(unsure), dtype=bool)
+        room = self.kept.nnz < self.max_entries
+        whole = np.count_nonzero(F.any(axis=1)) > SPARSE_COLUMNS * n
+        stored = []
+        if whole:
+            floors = self.depth(check, totals[unsure], unsure)
+            fresh = ~self.deepened[unsure] & (floors > 0)
+            parts, _ = graph.rows_down_to(unsure[fresh], floors[fresh], self.diagonal,
+                                          self.column_scale)
+            for rows, counts, indices, values, dropped in parts:
+                self.screened_rows += len(rows)
+                K = sp.csr_matrix((values, indices, np.concatenate([[0], np.cumsum(counts)])),
+                                  shape=(len(rows), n))
+                rows_product, rows_totals = sparse_product(K, F, self.left[rows],
+                                                           graph.n_threads, group=check.group)
+                ok = check.accepts(dropped, rows_product, rows_totals, rows)
+                at = np.searchsorted(unsure, rows[ok])
+                exact[at] = rows_product[ok]
+                todo[at] = False
+                entries = np.repeat(ok, counts)
+                stored.append((rows[ok], counts[ok], indices[entries], values[entries],
+                               dropped[ok]))
+        deeper = None
+        if room:
+            deeper = DeeperRows(self.deepened, check.offset, check.mass, check.n_vectors)
+        rest = unsure[todo]
+        if len(rest):
+            exact[todo] = graph.streamed_product(
+                F, self.diagonal, rows=rest, column_scale=self.column_scale,
+                deeper=deeper) * self.left[rest, None]
+        if room:
+            self._store(stored + deeper.parts)
+        return exact
+
+    def depth(self, check, totals, rows):
+        """``tau_i`` of the module docstring for ``rows``, from the lower bound
+        ``totals`` (their row sums of the sparse product) of the rows' totals."""
+        left = self.left[rows]
+        return (CERTIFY_RATIO * (totals / left / check.n_vectors + check.offset[rows])
+                / (DEPTH_MARGIN * max(check.mass, 1e-300) * self.graph.n))
+
+    def _store(self, parts):
+        """Replace the stored rows of the sparse form by the deeper ones (``parts``:
+        (rows, entries per row, column indices, values, dropped mass), rows distinct),
+        in the order of their first rows (the same rows whatever the threads'
+        timing), as far as ``memory_budget`` allows."""
         room = self.max_entries - self.kept.nnz
-        parts = []
-        for rows, counts, indices, data, dropped in sorted(deeper.parts,
-                                                           key=lambda part: part[0][0]):
+        kept = []
+        for rows, counts, indices, data, dropped in sorted(
+                (part for part in parts if len(part[0])), key=lambda part: part[0][0]):
             growth = np.cumsum(counts - np.diff(self.kept.indptr)[rows])
             fit = len(rows) if growth[-1] <= room else int(np.argmax(growth > room))
             entries = int(counts[:fit].sum())
-            parts.append((rows[:fit], counts[:fit], indices[:entries], data[:entries],
-                          dropped[:fit]))
+            kept.append((rows[:fit], counts[:fit], indices[:entries], data[:entries],
+                         dropped[:fit]))
             if fit < len(rows):
                 break
             room -= int(growth[-1])
-        if parts:
-            self.kept = replace_rows(self.kept, parts)
+        if kept:
+            self.kept = replace_rows(self.kept, kept, self.graph.n_threads)
             if self.dropped is self.base[1]:
                 self.dropped = self.dropped.copy()
-            for rows, _, _, _, dropped in parts:
+            for rows, _, _, _, dropped in kept:
                 self.dropped[rows] = dropped
                 self.deepened[rows] = True
 
@@ -168,7 +211,49 @@ class GraphOperator:
         return {"mode": self.mode, "density": self.density,
                 "stored_entries": None if self.kept is None else int(self.kept.nnz),
                 "products": self.products, "recomputed_rows": self.recomputed_rows,
+                "screened_rows": self.screened_rows,
                 "deepened_rows": int(self.deepened.sum())}
+
+
+class Certificate:
+    """The certificate of one product with ``F`` (module docstring of ``graph``):
+    a row is accepted when its dropped mass times the largest row mass of a vector
+    of F is within ``CERTIFY_RATIO - 2 NEGLIGIBLE`` of its scale (its product's
+    smallest vector row sum, plus ``floor``).
+
+    Attributes
+    ----------
+    mass : float
+        Largest row mass of a vector of F.
+    n_vectors, group : int
+        Vectors side by side in F, columns each.
+    offset : float array (n,)
+        ``floor / left``: the floor in the units of the affinity.
+    """
+
+    def __init__(self, F, group, floor, left):
+        n = F.shape[0]
+        self.group = group
+        self.n_vectors = 1
+        if group is not None and group != F.shape[1]:
+            self.n_vectors = F.shape[1] // group
+            self.mass = F.reshape(n, -1, group).sum(axis=2).max(initial=0.0)
+        else:
+            self.mass = F.sum(axis=1).max(initial=0.0)
+        self.floor, self.left = floor, left
+        self.offset = np.zeros(n) if floor is None else floor / left
+
+    def accepts(self, dropped, product, totals, rows=None):
+        """Which rows (all, or ``rows``) of ``product`` (row sums ``totals``) pass
+        with the dropped masses ``dropped``."""
+        left = self.left if rows is None else self.left[rows]
+        if self.n_vectors > 1:
+            scale = product.reshape(len(product), -1, self.group).sum(axis=2).min(axis=1)
+        else:
+            scale = totals.copy()
+        if self.floor is not None:
+            scale += self.floor if rows is None else self.floor[rows]
+        return dropped * left * self.mass <= (CERTIFY_RATIO - 2.0 * NEGLIGIBLE) * scale
 
 
 class DeeperRows:
@@ -208,13 +293,13 @@ class DeeperRows:
                            dropped))
 
 
-def replace_rows(K, parts):
+def replace_rows(K, parts, n_threads=1):
     """CSR ``K`` with rows replaced: each part ``(rows, counts, indices, data, ...)``
     gives row ``rows[q]`` (distinct over all parts) the next ``counts[q]`` entries of
-    its ``indices`` / ``data``.  Temporaries are of the size of a part."""
+    its ``indices`` / ``data``.  Beyond the result, only arrays of n entries are
+    allocated."""
     n = K.shape[0]
-    old_counts = np.diff(K.indptr)
-    new_counts = old_counts.copy()
+    new_counts = np.diff(K.indptr).astype(np.int64)
     untouched = np.ones(n, dtype=bool)
     for rows, counts, *_ in parts:
         new_counts[rows] = counts
@@ -223,16 +308,14 @@ def replace_rows(K, parts):
     np.cumsum(new_counts, out=indptr[1:])
     out_indices = np.empty(indptr[-1], dtype=np.int32)
     out_data = np.empty(indptr[-1])
-    entry_rows = np.repeat(np.arange(n), old_counts)
-    moved = untouched[entry_rows]
-    at = np.flatnonzero(moved) + (indptr[:-1] - K.indptr[:-1])[entry_rows[moved]]
-    out_indices[at] = K.indices[moved]
-    out_data[at] = K.data[moved]
+    keep = np.flatnonzero(untouched)
+    _graph.copy_rows(K.indptr.astype(np.int64), K.indices.astype(np.int32, copy=False),
+                     K.data, keep, indptr, keep, out_indices, out_data, n_threads)
     for rows, counts, indices, data, *_ in parts:
-        at = np.arange(len(indices)) + np.repeat(indptr[rows] - (np.cumsum(counts) - counts),
-                                                 counts)
-        out_indices[at] = indices
-        out_data[at] = data
+        _graph.copy_rows(np.concatenate([[0], np.cumsum(counts)]),
+                         indices.astype(np.int32, copy=False), data,
+                         np.arange(len(rows), dtype=np.int64), indptr, rows.astype(np.int64),
+                         out_indices, out_data, n_threads)
     return sp.csr_matrix((out_data, out_indices, indptr), shape=K.shape)
 
 
