@@ -20,7 +20,7 @@ import numpy as np
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 
-from _fused cimport index_t
+from _fused cimport data_t, index_t
 from _openmp_shim cimport mir_omp_thread_id
 from libc.math cimport exp, log, fabs
 
@@ -31,7 +31,8 @@ cdef extern from "mir_graph.h" nogil:
     int64_t mir_count_row(const double *lo, int64_t n, int64_t own, double limit,
                           double *bound)
     int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, double limit, int *cand)
-    double mir_dot(const double *a, const double *b, int64_t d)
+    double mir_dot_centred_f32(const float *a, const float *b, const double *mu, int64_t d)
+    double mir_dot_centred_f64(const double *a, const double *b, const double *mu, int64_t d)
 
 #: Rows per chunk of the parallel loops (fixed: results do not depend on threads).
 DEF CHUNK = 64
@@ -171,14 +172,14 @@ def _csr_rows(const int64_t[::1] counts, const int64_t[:, ::1] indices_by_row,
     return indptr_np, indices_np, data_np
 
 
-def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:, ::1] X,
-                  const double[::1] sq, const double[::1] nrm, const double[::1] log_scale,
+def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const data_t[:, ::1] X,
+                  const double[::1] mean, const double[::1] sq, const double[::1] nrm, const double[::1] log_scale,
                   const double[::1] column_scale, bint scaled, double gamma, double c0,
                   double diagonal, double ratio, const double[::1] depths, double max_share,
                   int n_threads):
     """``extract_kept`` from a float32 product ``G`` (rows x n, ``~ X[rows] @ X.T``)
     with its error bound ``c0 |u||v|``: the entries the bound cannot rule out are
-    computed exactly from ``X`` (float64); the others only enter the dropped mass,
+    computed exactly from ``X - mean`` (in float64); the others only enter the dropped mass,
     by an upper bound (``mir_graph.h``), and are left out of the degrees (which are
     then low by at most that mass).  Returns None, having done no exact work, when
     more than ``max_share`` of the block's entries are candidates.
@@ -249,7 +250,11 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const double[:
                 if j == own:
                     w = diagonal
                 else:
-                    w = sq[own] + sq[j] - 2.0 * mir_dot(&X[own, 0], &X[j, 0], d)
+                    if data_t is float:
+                        w = mir_dot_centred_f32(&X[own, 0], &X[j, 0], &mean[0], d)
+                    else:
+                        w = mir_dot_centred_f64(&X[own, 0], &X[j, 0], &mean[0], d)
+                    w = sq[own] + sq[j] - 2.0 * w
                     w = exp(-gamma * (w if w > 0.0 else 0.0))
                 deg = deg + w
                 ws = w * column_scale[j] if scaled else w

@@ -101,12 +101,23 @@ MIR_STATIC int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, doub
     return count;
 }
 
-/* <a, b> in double, for the exact distances of the candidates. */
+/* <a - mu, b - mu> in double, the differences rounded to double first (the
+ * values of the centred float64 copy), for the exact distances of the candidates. */
 MIR_MULTIVERSION
-MIR_STATIC double mir_dot(const double *a, const double *b, int64_t d) {
+MIR_STATIC double mir_dot_centred_f32(const float *a, const float *b, const double *mu,
+                                      int64_t d) {
     double acc = 0.0;
 #pragma omp simd reduction(+ : acc)
-    for (int64_t k = 0; k < d; k++) acc += a[k] * b[k];
+    for (int64_t k = 0; k < d; k++) acc += ((double)a[k] - mu[k]) * ((double)b[k] - mu[k]);
+    return acc;
+}
+
+MIR_MULTIVERSION
+MIR_STATIC double mir_dot_centred_f64(const double *a, const double *b, const double *mu,
+                                      int64_t d) {
+    double acc = 0.0;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t k = 0; k < d; k++) acc += (a[k] - mu[k]) * (b[k] - mu[k]);
     return acc;
 }
 

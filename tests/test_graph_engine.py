@@ -61,6 +61,8 @@ def test_sparse_form_matches_the_definition(kind, scaled, threads, dtype):
         np.testing.assert_allclose(degrees, want_degrees, rtol=1e-12)
         np.testing.assert_allclose(dropped, want_dropped, rtol=1e-10, atol=1e-300)
         return
+    # the screen works from X and its mean: no centred float64 copy of X was made
+    assert graph._rows is None
     # the screen: entries it rules out are bounded above in the dropped mass (within
     # a factor 2 and the float32 slack) and left out of the degrees
     assert np.all(degrees <= want_degrees * (1 + 1e-12))
@@ -325,3 +327,4 @@ def test_rows_down_to_their_floor_match_the_definition(scaled, threads, dtype):
     assert np.all(dropped >= rest.sum(axis=1) * (1 - 1e-10))
     assert np.all(dropped <= 2.0 * 300 * floors)
     assert (stored != 0).mean() < 0.5  # the screen really left entries out
+    assert graph._rows is None  # no centred float64 copy of X was needed

@@ -85,6 +85,8 @@ DROP_RATIO = 2.0**-60
 #: A sparse row product is accepted when its error bound is at most this fraction
 #: of the row's sum (see the module docstring); else the row is recomputed.
 CERTIFY_RATIO = 2.0**-44
+#: Rows centred at a time where the whole centred copy is not needed.
+CHUNK_ROWS = 4096
 #: Bytes per kept entry of the sparse form (a float64 value and an int32 index).
 BYTES_PER_ENTRY = 12
 #: Products skip the columns facing zero rows of F when at most this share is left.
@@ -131,27 +133,64 @@ class RBFGraph:
         self.n_threads = max(1, int(n_threads))
         self.n = X.shape[0]
         self.is_sparse = sp.issparse(X)
+        self._lock = threading.Lock()
         if self.is_sparse:
-            self.rows = X.astype(np.float64)
-            self.columns_t = self.rows.T.tocsr()
-            self.sq_norms = np.asarray(self.rows.multiply(self.rows).sum(axis=1)).ravel()
+            self._rows = X.astype(np.float64)
+            self.columns_t = self._rows.T.tocsr()
+            self.sq_norms = np.asarray(self._rows.multiply(self._rows).sum(axis=1)).ravel()
+            self.screen = None
         else:
+            self.data, self._rows = np.ascontiguousarray(X), None
             self.mean = X.mean(axis=0, dtype=np.float64)
-            self.rows = np.subtract(X, self.mean, dtype=np.float64)  # one n x d allocation
-            self.sq_norms = np.einsum("ij,ij->i", self.rows, self.rows)
-        self.screen = None if self.is_sparse else Float32Screen(self.rows, self.sq_norms)
+            self.sq_norms = np.concatenate([np.einsum("ij,ij->i", u, u)
+                                            for u in self._centred_chunks()] or [np.empty(0)])
+            self.screen = Float32Screen(self)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))
         self.pass_rows = self.block_rows
         if self.screen is not None and self.screen.enabled:
             self.pass_rows = int(max(self.block_rows, min(
                 self.n, SCREEN_ROWS, SCREEN_BYTES // (4 * max(self.n, 1)))))
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- the rows ---------------------------------------------------------------------
+
+    def _centred_chunks(self, rows=CHUNK_ROWS):
+        """The dense rows centred in float64, ``rows`` at a time."""
+        for start in range(0, self.n, rows):
+            yield self.centred(slice(start, start + rows))
+
+    def centred(self, index):
+        """The rows ``index`` as the products use them: float64, centred when dense
+        (``X - mean``: the same values whether or not :attr:`rows` is held)."""
+        if self.is_sparse or self._rows is not None:
+            return self._rows[index]
+        return np.subtract(self.data[index], self.mean, dtype=np.float64)
+
+    @property
+    def rows(self):
+        """Every row as :meth:`centred` gives it.  Dense data keep this float64 copy
+        (n x d) only from the first product that needs whole affinity rows in
+        float64 on: the float32 screen and the products over a few columns work from
+        X itself."""
+        with self._lock:
+            if self._rows is None:
+                self._rows = np.subtract(self.data, self.mean, dtype=np.float64)
+        return self._rows
+
     # -- affinities ---------------------------------------------------------------------
 
     def sq_distances(self, rows, columns=None):
         """Squared distances from the inputs ``rows`` (indices) to every input, or to
         the inputs ``columns`` (ascending indices) only."""
-        D = self.sq_distances_from(self.rows[rows], self.sq_norms[rows], columns)
+        D = self.sq_distances_from(self.centred(rows), self.sq_norms[rows], columns)
         at, own = self._diagonal_positions(rows, columns)
         D[at, own] = 0.0
         return D
@@ -162,10 +201,10 @@ class RBFGraph:
         the inputs ``columns``)."""
         norms = self.sq_norms if columns is None else self.sq_norms[columns]
         if self.is_sparse:
-            others = self.columns_t if columns is None else self.rows[columns].T
+            others = self.columns_t if columns is None else self.centred(columns).T
             dots = (points @ others).toarray()
         else:
-            dots = points @ (self.rows if columns is None else self.rows[columns]).T
+            dots = points @ (self.rows if columns is None else self.centred(columns)).T
         D = sq_norms[:, None] + norms[None, :] - 2.0 * dots
         return np.maximum(D, 0.0, out=D)
 
@@ -365,8 +404,9 @@ class Float32Screen:
     ``c0 = gamma_d (1 + eps)^2 + 2^-23 + 2^-47``.  Squared distances (``-2`` times the
     dot) get twice that, plus ``2^-48 (|u|^2 + |v|^2)`` for the float64 assembly.
     ``mir_graph.h`` turns the interval into bounds on every entry: the entries
-    that may be kept are computed exactly in float64 (same kept set and values as
-    the float64 pass, up to rounding); every other entry is below ``DROP_RATIO`` of
+    that may be kept are computed exactly in float64 from X and the mean (the
+    values of the centred float64 copy; same kept set and values as the float64
+    pass, up to rounding); every other entry is below ``DROP_RATIO`` of
     the row's largest, enters the dropped mass by an upper bound (within a factor
     ``2 exp(4 gamma c0 |u||v|)`` of its value) and is left out of the degree.
 
@@ -376,16 +416,18 @@ class Float32Screen:
 
     MAX_CANDIDATES = 0.2
 
-    def __init__(self, rows, sq_norms):
+    def __init__(self, graph):
         eps = 2.0**-24
-        d = rows.shape[1]
-        self.rows = rows
-        self.rows32 = rows.astype(np.float32)
-        self.sq_norms = sq_norms
-        self.norms = np.sqrt(sq_norms)
+        d = graph.data.shape[1]
+        self.graph = graph
+        self.enabled = d * eps < 0.01
         gamma_d = d * eps / (1.0 - d * eps)
         self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
-        self.enabled = d * eps < 0.01
+        self.norms = np.sqrt(graph.sq_norms)
+        self.rows32 = np.empty(graph.data.shape if self.enabled else (0, d), dtype=np.float32)
+        for start in range(0, len(self.rows32), CHUNK_ROWS):
+            self.rows32[start : start + CHUNK_ROWS] = graph.centred(
+                slice(start, start + CHUNK_ROWS))
 
     def kept(self, rows, gamma, diagonal, scale, depths=None):
         """``_graph.screened_kept`` of the block ``rows`` (``scale``: a
@@ -395,9 +437,11 @@ class Float32Screen:
             return None
         G = self.rows32[rows] @ self.rows32.T
         depths = np.empty(0) if depths is None else np.ascontiguousarray(depths, np.float64)
-        return _graph.screened_kept(G, rows, self.rows, self.sq_norms, self.norms, scale.logs,
-                                    scale.values, scale.scaled, gamma, self.c0, diagonal,
-                                    DROP_RATIO, depths, self.MAX_CANDIDATES, 1)
+        graph = self.graph
+        return _graph.screened_kept(G, rows, graph.data, graph.mean, graph.sq_norms,
+                                    self.norms, scale.logs, scale.values, scale.scaled, gamma,
+                                    self.c0, diagonal, DROP_RATIO, depths,
+                                    self.MAX_CANDIDATES, 1)
 
 
 class _NoBar:
