@@ -34,6 +34,12 @@ from mir_rowfold cimport (
     mir_state_init,
 )
 
+cdef extern from "mir_local.h" nogil:
+    int64_t mir_local_bounds(const float *g, int64_t n, double pu_sq, double r_u,
+                             double n_u, const double *pl_sq, const double *r_l,
+                             const double *n_l, double e_p, double e_r, double *lb)
+    int64_t mir_local_candidates(const double *lb, int64_t n, double limit, int64_t *cand)
+
 # Relative error of a double sum of k squares is below (k + 2) 2^-53; candidates are
 # taken within twice a generous version of that.
 cdef double CANDIDATE_SLACK = 2.0 ** -50
@@ -184,3 +190,118 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
                     lo[j] = nan
             settle(dist, lo, n_lab, gamma, <mir_row_state *>(lo + n_lab),
                    &best[i], &dmin[i], &dsecond[i], &ssum[i])
+
+
+def local_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
+                     const int64_t[::1] rows, const float[:, ::1] G,
+                     const double[::1] pu_sq, const double[::1] r_u, const double[::1] n_u,
+                     const double[::1] pl_sq, const double[::1] r_l, const double[::1] n_l,
+                     double e_p, double e_r, double window, int n_threads,
+                     int[:, ::1] candidates, int64_t[::1] counts, int64_t[::1] anchors):
+    """The labelled rows that may matter to each of ``rows`` (``mir_local.h``).
+
+    Row ``i`` bounds every distance from below (``G[i]``: its projected dot products,
+    float32), takes ``ub``, the distance to the labelled row of the smallest bound
+    (its ``anchors[i]``), raised by its rounding, and keeps the labelled rows whose
+    bound is at most ``ub + window``: every other one is more than ``window``
+    farther than the nearest.  Their positions go to ``candidates[i]`` (ascending)
+    and their number to ``counts[i]``; a row with more than ``candidates.shape[1]``
+    gets ``counts[i] = -1`` and nothing else.
+    """
+    cdef int64_t i, c, j, r, count, n_rows = rows.shape[0], n_lab = labelled.shape[0]
+    cdef int64_t d = X.shape[1], cap = candidates.shape[1]
+    cdef double ub
+    cdef double *lb
+    cdef int64_t *cand
+    if n_rows == 0 or n_lab == 0:
+        return
+    cdef double[:, ::1] bwork = np.empty((n_threads, n_lab))
+    cdef int64_t[:, ::1] cwork = np.empty((n_threads, n_lab), dtype=np.int64)
+    with nogil:
+        for i in prange(n_rows, num_threads=n_threads, schedule='static'):
+            lb = &bwork[mir_omp_thread_id(), 0]
+            cand = &cwork[mir_omp_thread_id(), 0]
+            r = rows[i]
+            j = mir_local_bounds(&G[i, 0], n_lab, pu_sq[i], r_u[i], n_u[i], &pl_sq[0],
+                                 &r_l[0], &n_l[0], e_p, e_r, lb)
+            anchors[i] = j
+            if data_t is float:
+                ub = mir_sqdist_f32(&X[r, 0], &X[labelled[j], 0], d)
+            else:
+                ub = mir_sqdist_f64(&X[r, 0], &X[labelled[j], 0], d)
+            ub = ub * (1.0 + (d + 4) * CANDIDATE_SLACK)
+            count = mir_local_candidates(lb, n_lab, ub + window, cand)
+            if count > cap:
+                counts[i] = -1
+                continue
+            counts[i] = count
+            for c in range(count):
+                candidates[i, c] = <int>cand[c]
+
+
+def exact_dense_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
+                           const int64_t[::1] rows, const int64_t[::1] indptr,
+                           const int[::1] indices, const int64_t[::1] order, double window,
+                           double gamma, int n_threads, int64_t[::1] best, double[::1] dmin,
+                           double[::1] dsecond, double[::1] ssum):
+    """``exact_dense`` of ``rows[i]`` over its candidates only (positions into
+    ``labelled``: ``indices[indptr[i]:indptr[i + 1]]``, ascending, every labelled
+    row within ``window`` of the nearest among them), the rows taken in ``order``
+    (rows with shared candidates next to each other read them from cache).
+
+    Only the candidates whose computed distance is within ``window`` of the
+    smallest are folded: the same set whatever superset the bounds let through, so
+    the result does not depend on the bounds' rounding.  The same nearest row,
+    distance and ties as ``exact_dense``; the weight sum over those rows.
+    """
+    cdef int64_t q, i, c, r, count, kept, n_rows = order.shape[0], n_lab = labelled.shape[0]
+    cdef int64_t d = X.shape[1]
+    cdef double *dist
+    cdef double *lo
+    cdef int64_t *near
+    cdef const int *cand
+    cdef double cutoff, limit, nan = float("nan")
+    if n_rows == 0 or n_lab == 0:
+        return
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
+    cdef int64_t[:, ::1] nwork = np.empty((n_threads, n_lab), dtype=np.int64)
+    with nogil:
+        for q in prange(n_rows, num_threads=n_threads, schedule='static', chunksize=16):
+            i = order[q]
+            dist = &dwork[mir_omp_thread_id(), 0]
+            lo = dist + n_lab
+            near = &nwork[mir_omp_thread_id(), 0]
+            r = rows[i]
+            cand = &indices[indptr[i]]
+            count = indptr[i + 1] - indptr[i]
+            for c in range(count):
+                if data_t is float:
+                    dist[c] = mir_sqdist_f32(&X[r, 0], &X[labelled[cand[c]], 0], d)
+                else:
+                    dist[c] = mir_sqdist_f64(&X[r, 0], &X[labelled[cand[c]], 0], d)
+            limit = mir_min(dist, count) + window
+            kept = 0
+            for c in range(count):  # ascending positions, as in exact_dense
+                if dist[c] <= limit:
+                    dist[kept] = dist[c]
+                    near[kept] = cand[c]
+                    kept = kept + 1
+            cutoff = mir_min(dist, kept) * (1.0 + (d + 4) * CANDIDATE_SLACK)
+            for c in range(kept):
+                if dist[c] <= cutoff:
+                    dist[c] = dense_dd(&X[0, 0], d, r, labelled[near[c]], &lo[c])
+                else:
+                    lo[c] = nan
+            settle(dist, lo, kept, gamma, <mir_row_state *>(lo + n_lab),
+                   &best[i], &dmin[i], &dsecond[i], &ssum[i])
+            best[i] = near[best[i]]
+
+
+def local_bounds(const float[:, ::1] G, const double[::1] pu_sq, const double[::1] r_u,
+                 const double[::1] n_u, const double[::1] pl_sq, const double[::1] r_l,
+                 const double[::1] n_l, double e_p, double e_r, double[:, ::1] out):
+    """The lower bounds ``local_candidates`` computes (``mir_local.h``), for tests."""
+    cdef int64_t i
+    for i in range(G.shape[0]):
+        mir_local_bounds(&G[i, 0], G.shape[1], pu_sq[i], r_u[i], n_u[i], &pl_sq[0], &r_l[0],
+                         &n_l[0], e_p, e_r, &out[i, 0])

@@ -52,6 +52,19 @@ def test_in_memory_dense_is_bit_identical(client, dtype):
                       expected)
 
 
+def test_the_local_exact_path_is_bit_identical(client):
+    """Workers plan the local path (``mir_fast/_core/local.py``) from the call's row
+    count and the labelled rows alone: the same plan, the same bits."""
+    rng = np.random.default_rng(3)
+    Z = rng.random((40000, 4)) * 4.0
+    X = Z @ (rng.normal(size=(4, 384)) / np.sqrt(384)) + 0.1 * rng.normal(size=(40000, 384)) / 20
+    y = _labels(len(X))
+    expected = major_influence_range(X, y, gamma=50.0)
+    assert np.mean(expected.stage == expected.stage.max()) > 0.9  # the path took the rows
+    _assert_identical(mir_dask.major_influence_range(X, y, gamma=50.0, client=client),
+                      expected)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_dask_array_is_bit_identical(client, dtype):
     X = clustered_pixels(36000, 24, random_state=2).astype(dtype)

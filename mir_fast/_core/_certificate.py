@@ -102,6 +102,11 @@ class Reduced:
         return cls(np.empty(n_rows, dtype=np.int64), np.empty(n_rows), np.empty(n_rows),
                    np.empty(n_rows))
 
+    def subset(self, mask):
+        """The rows ``mask`` selects (the four per-row arrays)."""
+        return Reduced(self.nearest[mask], self.d_min[mask], self.d_second[mask],
+                       self.weight_sum[mask])
+
 
 @dataclass(frozen=True)
 class Pass:
@@ -138,21 +143,29 @@ def by_super_tile(positions):
     return np.split(positions, cuts)
 
 
-def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None):
+def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None, local=None):
     """Walk the cascade: every row through the first pass, the rows it cannot
     certify through the next, and so on; what is left through ``exact(rows)``.
 
     The first pass tiles all rows (in tiles of ``height``); later passes tile the
     pending rows of each super-tile on their own, so that a caller folding whole
     super-tiles of a larger set of rows gets the bits of one call on all of them.
-    ``RowFold.stage`` says which pass certified each row (``len(passes)``: exact).
+    ``local(rows)``, when given, runs before the cascade and returns ``(Reduced,
+    done)``: the exact results of the rows it took (``local.py``); the cascade
+    then tiles the other rows by super-tile from its first pass on.
+    ``RowFold.stage`` says which pass certified each row (``len(passes)``: exact,
+    the local path included).
     """
     fold = RowFold.empty(n_rows)
     pending = np.arange(n_rows)
+    if local is not None:
+        reduced, done = local(pending)
+        fold.store(pending[done], len(passes), reduced.subset(done))
+        pending = pending[~done]
     for stage, step in enumerate(passes):
         if pending.size == 0:
             return fold
-        groups = [pending] if stage == 0 else by_super_tile(pending)
+        groups = [pending] if stage == 0 and local is None else by_super_tile(pending)
         still = []
         for group in groups:
             reduced = step.kernel(group, height if stage == 0 else None)

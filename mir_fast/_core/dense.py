@@ -15,6 +15,12 @@ from .. import _dense, _exact
 from .._validation import check_squared_norms
 from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
 from ._tiling import float32_slice, tile_labelled, tile_rows
+from .local import Basis, LocalPlan
+
+#: The local path is only planned for calls of at least this many pair-features
+#: (unlabelled rows x labelled rows x features, all rows of the call): its basis and
+#: plan cost about what the cascade spends on a twentieth of them.
+LOCAL_MIN_WORK = 2e10
 
 #: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
 FLOAT32_MAX_SQ_NORM = 1e36
@@ -97,7 +103,7 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
 
 
 def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
-               height=None):
+               height=None, basis=None):
     """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
 
     GEMM results depend on a row's place in its tile, so to get the bits of one call
@@ -105,6 +111,9 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     whole super-tiles (``SUPER_TILE_ROWS`` rows, counted from the first row) and
     passes the whole-data context (``DenseEngine.context``): the ``statistics`` of
     all of X (else computed from X) and the tile ``height`` of the whole call.
+
+    ``basis`` (a ``local.Basis`` of the labelled rows) lets the local exact path
+    (``local.py``) take the rows first where its cost model says it pays.
     """
     statistics = statistics or DenseStatistics.of(X)
     # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
@@ -122,8 +131,14 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
                            reduced.d_min, reduced.d_second, reduced.weight_sum)
         return reduced
 
+    local = None
+    plan = LocalPlan.of(X, labelled, basis, gamma)
+    if plan is not None:
+        def local(positions):
+            return plan.fold(X, labelled, rows[positions], gamma, n_threads)
+
     return certify(passes, exact, len(rows), gamma, threshold, len(labelled),
-                   height=height or tile_rows(len(rows)))
+                   height=height or tile_rows(len(rows)), local=local)
 
 
 class DenseEngine:
@@ -133,11 +148,23 @@ class DenseEngine:
 
     def __init__(self, X):
         self.X = X
+        self._bases = {}
 
     @cached_property
     def statistics(self):
         """``DenseStatistics`` of X, computed once for all the folds of a call."""
         return DenseStatistics.of(self.X)
+
+    def basis(self, labelled, n_rows):
+        """The local path's ``Basis`` of these labelled rows for a call on ``n_rows``
+        rows (None where the call is too small for it to pay, or it cannot apply),
+        computed once per labelled set."""
+        if n_rows * len(labelled) * self.X.shape[1] < LOCAL_MIN_WORK:
+            return None
+        key = labelled.tobytes()
+        if key not in self._bases:
+            self._bases = {key: Basis.of(self.X, labelled, self.statistics.mean)}
+        return self._bases[key]
 
     def context(self, labelled, rows):
         """Keyword arguments of :meth:`fold` that depend on all of X and all ``rows``,
@@ -147,8 +174,9 @@ class DenseEngine:
     @staticmethod
     def context_from(statistics, n_rows):
         """The context of a call on ``n_rows`` rows, from statistics gathered elsewhere
-        (``DenseStatistics.combine`` of the ``partials`` of every block)."""
-        return {"statistics": statistics, "height": tile_rows(n_rows)}
+        (``DenseStatistics.combine`` of the ``partials`` of every block): with the
+        call's row count, which decides whether the local path is planned."""
+        return {"statistics": statistics, "height": tile_rows(n_rows), "call_rows": n_rows}
 
     def work(self, n_labelled, n_rows):
         """Pair-features of a fold (``_threads.threads_for_work``)."""
@@ -156,4 +184,6 @@ class DenseEngine:
 
     def fold(self, labelled, rows, gamma, threshold, n_threads, **context):
         context.setdefault("statistics", self.statistics)
-        return fold_dense(self.X, labelled, rows, gamma, threshold, n_threads, **context)
+        call_rows = context.pop("call_rows", len(rows))
+        return fold_dense(self.X, labelled, rows, gamma, threshold, n_threads,
+                          basis=self.basis(labelled, call_rows), **context)
