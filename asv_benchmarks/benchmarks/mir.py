@@ -166,3 +166,47 @@ class ThreadScaling:
         return at(1) / at(2)
 
     track_speedup_2_threads.unit = "t(1 thread) / t(2 threads)"
+
+
+class LocalMIR:
+    """The dense exact path made local (``mir_fast/_core/local.py``) on real MNIST
+    1 vs 7 at the paper's gamma 5, where it runs: its time, and its ratios to one GEMM
+    of the unlabelled x labelled shape and to the GEMM cascade with the path off."""
+
+    params = (["float32", "float64"], [0.05, 0.25])
+    param_names = ["dtype", "labelled"]
+    timeout = 300
+
+    def setup(self, dtype, labelled):
+        from mir_fast.datasets import mnist17
+
+        self.X = mnist17(dtype=np.dtype(dtype).type)[0]
+        self.y = _labels(len(self.X), labelled)
+        self.XU = np.ascontiguousarray(self.X[self.y == -1])
+        self.XL = np.ascontiguousarray(self.X[self.y != -1])
+        major_influence_range(self.X, self.y, gamma=5.0)
+
+    def _mir(self):
+        return major_influence_range(self.X, self.y, gamma=5.0)
+
+    def _cascade(self):
+        from mir_fast._core import dense
+
+        planned, dense.LOCAL_MIN_WORK = dense.LOCAL_MIN_WORK, np.inf
+        try:
+            return self._mir()
+        finally:
+            dense.LOCAL_MIN_WORK = planned
+
+    def time_mir(self, dtype, labelled):
+        self._mir()
+
+    def track_ratio_to_gemm(self, dtype, labelled):
+        return _median_seconds(self._mir) / _median_seconds(lambda: self.XU @ self.XL.T)
+
+    track_ratio_to_gemm.unit = "mir_fast / GEMM"
+
+    def track_ratio_to_cascade(self, dtype, labelled):
+        return _median_seconds(self._mir) / _median_seconds(self._cascade)
+
+    track_ratio_to_cascade.unit = "mir_fast / cascade"

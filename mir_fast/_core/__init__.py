@@ -27,6 +27,12 @@ The map
                scattered tail                                            (``_exact.exact_csr``)
                (``_sparse.fold_csr``)
 
+      Dense data may first go through the local exact path (``local.py``:
+      projected lower bounds, then the exact pass on the labelled rows that may
+      matter; ``_exact.local_candidates``, ``_exact.exact_dense_candidates``),
+      planned from the labelled rows where its cost model says it pays; the rows
+      it takes are exact, the others enter the cascade.
+
       Each entry carries its kernel, the unit roundoff of its dot products, the
       number of terms they sum and the error of its exponentials: all the error
       bound of ``_certificate`` needs to say which rows the pass settled.  Rows it
@@ -34,7 +40,8 @@ The map
 
     engine.context(labelled, rows)
       what depends on all of X and all rows (the dense centring mean, the CSR
-      head, the tile height): computed once and passed to every block, so that
+      head, the tile height, the call's row count that decides whether the local
+      path is planned): computed once and passed to every block, so that
       folding whole blocks of ``BLOCK_ROWS`` rows anywhere (chunks with a progress
       bar, Dask workers) gives the bits of one call.
 

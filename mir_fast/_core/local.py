@@ -285,7 +285,7 @@ class LocalPlan:
                                     self.r_l, self.n_l, self.e_p, self.e_r,
                                     window(gamma, n_lab), 1, kept, counts[part],
                                     anchors[part])
-            parts[start] = kept
+            parts[start] = kept[np.arange(cap)[None, :] < counts[part, None]]  # -1: none
 
         with single_threaded_blas(), ThreadPoolExecutor(max(1, n_threads)) as pool:
             list(pool.map(block, range(0, len(rows), height)))
@@ -294,9 +294,7 @@ class LocalPlan:
         np.cumsum(np.where(done, counts, 0), out=indptr[1:])
         indices = np.empty(indptr[-1], dtype=np.int32)
         for start, kept in parts.items():
-            stop = min(start + height, len(rows))
-            held = np.arange(cap)[None, :] < counts[start:stop, None]  # -1: none
-            indices[indptr[start] : indptr[stop]] = kept[held]
+            indices[indptr[start] : indptr[min(start + height, len(rows))]] = kept
         order = np.flatnonzero(done)[np.argsort(anchors[done], kind="stable")]
         out = Reduced(np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows)),
                       np.zeros(len(rows)), np.ones(len(rows)))
