@@ -109,7 +109,7 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
     cdef int64_t r, j, own, kept
     cdef double top, w, threshold, deg, lost
     cdef double *row
-    cdef int64_t *at
+    cdef int *at
     kept_np = np.zeros(m, dtype=np.int64)
     degrees_np = np.empty(m)
     dropped_np = np.empty(m)
@@ -118,8 +118,8 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
     if m == 0:
         return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
                 degrees_np, dropped_np)
-    where_np = np.empty((m, n), dtype=np.int64)
-    cdef int64_t[:, ::1] where = where_np
+    where_np = np.empty((m, n), dtype=np.int32)
+    cdef int[:, ::1] where = where_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
             row = &W[r, 0]
@@ -142,34 +142,15 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
             for j in range(n):  # kept values moved to the row's front (kept <= j)
                 w = row[j]
                 if j == own or (w >= threshold and w > 0.0):
-                    at[kept] = j
+                    at[kept] = <int>j
                     row[kept] = w
                     kept = kept + 1
                 else:
                     lost = lost + w
             kept_counts[r] = kept
             dropped[r] = lost
-    return _csr_rows(kept_np, where_np, W, n_threads) + (degrees_np, dropped_np)
-
-
-def _csr_rows(const int64_t[::1] counts, const int64_t[:, ::1] indices_by_row,
-              const double[:, ::1] values_by_row, int n_threads):
-    """(indptr, indices, data) of the CSR rows whose first ``counts[r]`` entries are
-    in row ``r`` of ``indices_by_row`` / ``values_by_row``."""
-    cdef int64_t m = counts.shape[0], r, q
-    indptr_np = np.zeros(m + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr_np[1:])
-    indices_np = np.empty(indptr_np[m], dtype=np.int32)
-    data_np = np.empty(indptr_np[m])
-    cdef int64_t[::1] indptr = indptr_np
-    cdef int[::1] indices = indices_np
-    cdef double[::1] data = data_np
-    with nogil:
-        for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
-            for q in range(counts[r]):
-                indices[indptr[r] + q] = <int>indices_by_row[r, q]
-                data[indptr[r] + q] = values_by_row[r, q]
-    return indptr_np, indices_np, data_np
+    return _compact_rows(kept_np, np.arange(m, dtype=np.int64) * n, where_np.reshape(-1),
+                         np.asarray(W).reshape(-1), n_threads) + (degrees_np, dropped_np)
 
 
 def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const data_t[:, ::1] X,
