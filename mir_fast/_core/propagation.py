@@ -26,7 +26,7 @@ screen cannot put below ``tau_i`` is stored, exact, and the others (each below
 ``tau_i``) enter the dropped mass by an upper bound; the row's product is then taken
 from the stored row and certified again (a row that fails goes on to its whole
 affinity row).  On all 60,000 MNIST images this replaced a float64 pass over 56,027
-whole rows (88 s) by a float32 one (38 s).  A deepened row that is
+whole rows (88 s) by a float32 one (37 s).  A deepened row that is
 rejected again is stored whole (dropped mass 0, always accepted).  Which entries
 are stored never changes a result: every product is still certified against the
 stored dropped mass; deepening only decides how often a row is recomputed.  It
