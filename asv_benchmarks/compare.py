@@ -88,14 +88,10 @@ def run_mir(X, y, gamma, n_jobs=None):
 
 def run_mir_cascade(X, y, gamma):
     """mir_fast with the local exact path switched off (the GEMM cascade only)."""
-    from mir_fast._core import dense
+    from benchmarks.mir import cascade_only
 
-    planned = dense.LOCAL_MIN_WORK
-    dense.LOCAL_MIN_WORK = np.inf
-    try:
+    with cascade_only():
         return run_mir(X, y, gamma)
-    finally:
-        dense.LOCAL_MIN_WORK = planned
 
 
 def run_gemm(XU, XL):

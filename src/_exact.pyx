@@ -17,6 +17,7 @@ on the few rows that the error bound flags.
 import numpy as np
 
 from cython.parallel cimport prange
+from libc.math cimport NAN
 from libc.stdint cimport int64_t
 
 from _fused cimport data_t, index_t
@@ -112,6 +113,23 @@ cdef void settle(double *dist, double *lo, int64_t n_lab, double gamma,
     ssum[0] = st.s
 
 
+cdef void settle_dense(const data_t *X, int64_t d, int64_t r, const int64_t *labelled,
+                       const int64_t *near, int64_t count, double *dist, double *lo,
+                       double gamma, mir_row_state *st, int64_t *best, double *dmin,
+                       double *dsecond, double *ssum) noexcept nogil:
+    """``settle`` a dense row's plain distances ``dist`` to the labelled rows
+    ``labelled[near[c]]`` (``labelled[c]`` when ``near`` is NULL), those within the
+    sum's rounding of the smallest first recomputed in double-double."""
+    cdef int64_t c
+    cdef double cutoff = mir_min(dist, count) * (1.0 + (d + 4) * CANDIDATE_SLACK)
+    for c in range(count):
+        if dist[c] <= cutoff:
+            dist[c] = dense_dd(X, d, r, labelled[c if near == NULL else near[c]], &lo[c])
+        else:
+            lo[c] = NAN
+    settle(dist, lo, count, gamma, st, best, dmin, dsecond, ssum)
+
+
 cdef double[:, ::1] per_thread_row_scratch(int n_threads, int64_t n_lab):
     """Distances, double-double tails and the row state, for one row per thread."""
     return np.empty((n_threads, 2 * n_lab + sizeof(mir_row_state) // sizeof(double)))
@@ -129,7 +147,6 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t d = X.shape[1]
     cdef double *dist
     cdef double *lo
-    cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
     cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
@@ -143,14 +160,9 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
                     dist[j] = mir_sqdist_f32(&X[r, 0], &X[labelled[j], 0], d)
                 else:
                     dist[j] = mir_sqdist_f64(&X[r, 0], &X[labelled[j], 0], d)
-            cutoff = mir_min(dist, n_lab) * (1.0 + (d + 4) * CANDIDATE_SLACK)
-            for j in range(n_lab):
-                if dist[j] <= cutoff:
-                    dist[j] = dense_dd(&X[0, 0], d, r, labelled[j], &lo[j])
-                else:
-                    lo[j] = nan
-            settle(dist, lo, n_lab, gamma, <mir_row_state *>(lo + n_lab),
-                   &best[i], &dmin[i], &dsecond[i], &ssum[i])
+            settle_dense(&X[0, 0], d, r, &labelled[0], NULL, n_lab, dist, lo, gamma,
+                         <mir_row_state *>(lo + n_lab), &best[i], &dmin[i], &dsecond[i],
+                         &ssum[i])
 
 
 def exact_csr(const data_t[::1] data, const index_t[::1] indices,
@@ -260,7 +272,7 @@ def exact_dense_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double *lo
     cdef int64_t *near
     cdef const int *cand
-    cdef double cutoff, limit, nan = float("nan")
+    cdef double limit
     if n_rows == 0 or n_lab == 0:
         return
     cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
@@ -286,14 +298,9 @@ def exact_dense_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
                     dist[kept] = dist[c]
                     near[kept] = cand[c]
                     kept = kept + 1
-            cutoff = mir_min(dist, kept) * (1.0 + (d + 4) * CANDIDATE_SLACK)
-            for c in range(kept):
-                if dist[c] <= cutoff:
-                    dist[c] = dense_dd(&X[0, 0], d, r, labelled[near[c]], &lo[c])
-                else:
-                    lo[c] = nan
-            settle(dist, lo, kept, gamma, <mir_row_state *>(lo + n_lab),
-                   &best[i], &dmin[i], &dsecond[i], &ssum[i])
+            settle_dense(&X[0, 0], d, r, &labelled[0], near, kept, dist, lo, gamma,
+                         <mir_row_state *>(lo + n_lab), &best[i], &dmin[i], &dsecond[i],
+                         &ssum[i])
             best[i] = near[best[i]]
 
 

@@ -142,8 +142,9 @@ class RBFGraph:
         else:
             self.data, self._rows = np.ascontiguousarray(X), None
             self.mean = X.mean(axis=0, dtype=np.float64)
-            self.sq_norms = np.concatenate([np.einsum("ij,ij->i", u, u)
-                                            for u in self._centred_chunks()] or [np.empty(0)])
+            self.sq_norms = np.empty(self.n)
+            for part, u in self.centred_chunks():
+                self.sq_norms[part] = np.einsum("ij,ij->i", u, u)
             self.screen = Float32Screen(self)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))
         self.pass_rows = self.block_rows
@@ -162,10 +163,11 @@ class RBFGraph:
 
     # -- the rows ---------------------------------------------------------------------
 
-    def _centred_chunks(self, rows=CHUNK_ROWS):
-        """The dense rows centred in float64, ``rows`` at a time."""
+    def centred_chunks(self, rows=CHUNK_ROWS):
+        """``(slice, those rows centred in float64)``, ``rows`` at a time."""
         for start in range(0, self.n, rows):
-            yield self.centred(slice(start, start + rows))
+            part = slice(start, start + rows)
+            yield part, self.centred(part)
 
     def centred(self, index):
         """The rows ``index`` as the products use them: float64, centred when dense
@@ -425,9 +427,8 @@ class Float32Screen:
         self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
         self.norms = np.sqrt(graph.sq_norms)
         self.rows32 = np.empty(graph.data.shape if self.enabled else (0, d), dtype=np.float32)
-        for start in range(0, len(self.rows32), CHUNK_ROWS):
-            self.rows32[start : start + CHUNK_ROWS] = graph.centred(
-                slice(start, start + CHUNK_ROWS))
+        for part, rows in graph.centred_chunks() if self.enabled else ():
+            self.rows32[part] = rows
 
     def kept(self, rows, gamma, diagonal, scale, depths=None):
         """``_graph.screened_kept`` of the block ``rows`` (``scale``: a
