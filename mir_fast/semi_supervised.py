@@ -199,10 +199,12 @@ class LabelPropagation(_RBFLabelPropagation):
     X_, classes_, label_distributions_, transduction_, n_iter_, n_features_in_
         As scikit-learn's.
     graph_ : dict
-        How the graph was used: ``mode``, measured ``density``, ``stored_entries``,
-        ``products``, ``recomputed_rows`` (sparse row products the certificate
-        recomputed), ``screened_rows`` (those of them stored down to their depth
-        through the float32 screen, the others recomputed from their full rows),
+        How the graph was used: ``mode``, measured ``density``, ``screen`` (how the
+        sparse form's pass ruled entries out on dense data: ``"float32"`` or
+        ``"projected (k=...)"``, ``mir_fast._core.screens``; None on sparse data),
+        ``stored_entries``, ``products``, ``recomputed_rows`` (sparse row products
+        the certificate recomputed), ``screened_rows`` (those of them stored down to
+        their depth through the screen, the others recomputed from their full rows),
         ``deepened_rows`` (rows stored deeper: ``mir_fast._core.propagation``), and
         ``stop_certified``: False when some stopping test ``sum |F_t - F_{t-1}| < tol`` was within its error bound of ``tol``,
         so that scikit-learn's own rounding could end the fit one iteration apart.

@@ -22,20 +22,26 @@ from libc.stdint cimport int64_t
 
 from _fused cimport data_t, index_t
 from _openmp_shim cimport mir_omp_thread_id
-from libc.math cimport exp, log, fabs
+from libc.math cimport exp, log, fabs, INFINITY
 
 cdef extern from "mir_graph.h" nogil:
     double mir_screen_row(const float *g, int64_t n, int64_t own, double sq_i,
                           double nrm_i, const double *sq, const double *nrm,
                           const double *log_scale, double gamma, double c0, double *lo)
+    int64_t mir_projected_row(const float *g, int64_t n, int64_t own, double p_i, double r_i,
+                              double nrm_i, const double *p, const double *r,
+                              const double *nrm, const double *log_scale, double gamma,
+                              double e_p, double e_r, double *lo)
     int64_t mir_count_row(const double *lo, int64_t n, int64_t own, double limit,
                           double *bound)
     int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, double limit, int *cand)
-    double mir_dot_centred_f32(const float *a, const float *b, const double *mu, int64_t d)
+    double mir_dot_centred_f32(const double *a, const float *b, const double *mu, int64_t d)
     double mir_dot_centred_f64(const double *a, const double *b, const double *mu, int64_t d)
 
 #: Rows per chunk of the parallel loops (fixed: results do not depend on threads).
 DEF CHUNK = 64
+#: Candidates of a row the screen's first pass gathers (more: gathered again later).
+DEF GATHER_CAP = 2048
 
 
 cdef inline double _scale_row(double *row, int64_t k, double factor) noexcept nogil:
@@ -153,34 +159,85 @@ def extract_kept(double[:, ::1] W, const int64_t[::1] rows, const double[::1] co
                          np.asarray(W).reshape(-1), n_threads) + (degrees_np, dropped_np)
 
 
-def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const data_t[:, ::1] X,
-                  const double[::1] mean, const double[::1] sq, const double[::1] nrm, const double[::1] log_scale,
-                  const double[::1] column_scale, bint scaled, double gamma, double c0,
-                  double diagonal, double ratio, const double[::1] depths, double max_share,
+cdef inline void _centre(const data_t[:, ::1] X, const double[::1] mean, int64_t i,
+                         double *out) noexcept nogil:
+    """Row ``i`` of X minus the mean, in double (the centred float64 copy's row)."""
+    cdef int64_t k
+    for k in range(X.shape[1]):
+        out[k] = <double>X[i, k] - mean[k]
+
+
+cdef inline double _sq_distance(const data_t[:, ::1] X, const double[::1] mean,
+                                const double[::1] sq, int64_t i, const double *centred_i,
+                                int64_t j) noexcept nogil:
+    """``|u_i|^2 + |u_j|^2 - 2 <u_i, u_j>`` of the centred rows (``centred_i``: row
+    ``i`` centred, from ``_centre``), clamped at 0 (the values of the float64 pass)."""
+    cdef double w
+    if data_t is float:
+        w = mir_dot_centred_f32(centred_i, &X[j, 0], &mean[0], X.shape[1])
+    else:
+        w = mir_dot_centred_f64(centred_i, &X[j, 0], &mean[0], X.shape[1])
+    w = sq[i] + sq[j] - 2.0 * w
+    return w if w > 0.0 else 0.0
+
+
+def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const int64_t[::1] own_at,
+                  const int64_t[::1] columns, const data_t[:, ::1] X, const double[::1] mean,
+                  const double[::1] sq, const double[::1] row_nrm, const double[::1] col_sq,
+                  const double[::1] col_nrm, const double[::1] row_p, const double[::1] col_p,
+                  const double[::1] row_r, const double[::1] col_r, const double[::1] log_scale,
+                  const double[::1] column_scale, bint scaled, double gamma, bint projected,
+                  double c0, double e_p, double e_r, double diagonal, double ratio,
+                  const double[::1] depths, bint keep_candidates, double max_share,
                   int n_threads):
-    """``extract_kept`` from a float32 product ``G`` (rows x n, ``~ X[rows] @ X.T``)
-    with its error bound ``c0 |u||v|``: the entries the bound cannot rule out are
-    computed exactly from ``X - mean`` (in float64); the others only enter the dropped mass,
-    by an upper bound (``mir_graph.h``), and are left out of the degrees (which are
-    then low by at most that mass).  Returns None, having done no exact work, when
-    more than ``max_share`` of the block's entries are candidates.
+    """``extract_kept`` from a float32 product ``G`` (rows x columns, ``~ X[rows] @
+    X[columns].T``) with its error bound ``c0 |u||v|``: the entries the bound cannot
+    rule out are computed exactly from ``X - mean`` (in float64); the others only
+    enter the dropped mass, by an upper bound (``mir_graph.h``), and are left out of
+    the degrees (which are then low by at most that mass).  Returns None, having
+    done no exact work, when more than ``max_share`` of the block's entries are
+    candidates.
+
+    The columns are ``columns`` (ascending; every input when empty); ``own_at[r]`` is
+    the position of ``rows[r]`` among them (-1: absent).  ``sq``: every input's
+    squared centred norm; ``row_*`` and ``col_*``: the norms (and, projected, the
+    projections' squared norms ``p`` and residual norms ``r``) of the rows and of
+    the columns; ``log_scale`` and ``column_scale`` per column.
+
+    With ``projected``, ``G`` holds the products of the rows' projections instead
+    (``mir_local.h``, margins ``e_p``, ``e_r``), and the limit of row ``i`` comes from
+    the computed entry of the column of smallest bound, ``j*``: every column kept
+    has a computed ``e_ij <= e_ij* + 60 ln 2`` and so a true one below ``e_ij* + 60
+    ln 2 + gamma delta_i``, ``delta_i = (d + 8) 2^-52 1.01 (|u_i|^2 + max_j
+    |u_j|^2)`` bounding the rounding of a computed squared distance (centring,
+    ``d`` products, the norms).
 
     With ``depths`` (one per row, else empty) row ``r`` keeps every non-zero entry
     that may be at least ``exp(-depths[r])`` instead (all entries the bound cannot
-    put below it, exact), and its dropped mass bounds the others.
+    put below it, exact), and its dropped mass bounds the others.  With
+    ``keep_candidates`` it keeps every candidate (a superset of the entries within
+    ``ratio`` of the largest in units of ``log_scale``, which then need not be
+    those of ``column_scale``; the dropped mass is then meaningless).
 
-    Two passes over each row: the first counts the candidates, the second (the
-    bounds recomputed, bit for bit) gathers them into storage of their size.
+    Two passes over each row: the first bounds and counts the candidates (and
+    gathers them when there are at most ``GATHER_CAP``), the second moves them into
+    storage of their size (the bounds recomputed, bit for bit, for the rows with
+    more) and computes them.
     """
     cdef int64_t m = G.shape[0], n = G.shape[1], d = X.shape[1]
-    cdef int64_t r, q, j, own, count, kept, start
+    cdef int64_t r, q, j, own, at, count, kept, start
+    cdef int64_t cap = min(n, GATHER_CAP)
     cdef double top, w, ws, deg, lost, threshold, bound, u_best
     cdef double *lo
+    cdef double *centred
     cdef int *cand
     cdef double *vals
     cdef const double *ls = &log_scale[0] if scaled else NULL
+    cdef const int64_t *col = &columns[0] if columns.shape[0] > 0 else NULL
     cdef double drop_log = -log(ratio)
     cdef bint deep = depths.shape[0] > 0
+    cdef double rounding = 1.01 * (d + 8) * 2.0**-52 * gamma
+    cdef double sq_max = np.max(col_sq) if n > 0 else 0.0
     counts_np = np.zeros(m + 1, dtype=np.int64)
     kept_np = np.zeros(m, dtype=np.int64)
     degrees_np = np.zeros(m)
@@ -190,23 +247,44 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const data_t[:
     cdef int64_t[::1] counts = counts_np, kept_counts = kept_np
     cdef double[::1] degrees = degrees_np, dropped = dropped_np, bounds = bounds_np
     cdef double[::1] limits = limits_np
-    if m == 0:
-        return (np.zeros(1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
+    if m == 0 or n == 0:
+        return (np.zeros(m + 1, dtype=np.int64), np.empty(0, dtype=np.int32), np.empty(0),
                 degrees_np, dropped_np)
-    scratch_np = np.empty((n_threads, n))
+    scratch_np = np.empty((n_threads, n + d))
     cdef double[:, ::1] scratch = scratch_np
+    gathered_np = np.empty((m, cap), dtype=np.int32)
+    cdef int[:, ::1] gathered = gathered_np
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
             lo = &scratch[mir_omp_thread_id(), 0]
+            centred = &scratch[mir_omp_thread_id(), n]
+            at = own_at[r]
             own = rows[r]
-            u_best = mir_screen_row(&G[r, 0], n, own, sq[own], nrm[own], &sq[0], &nrm[0],
-                                    ls, gamma, c0, lo)
+            if projected:
+                j = mir_projected_row(&G[r, 0], n, at, row_p[r], row_r[r], row_nrm[r],
+                                      &col_p[0], &col_r[0], &col_nrm[0], ls, gamma, e_p, e_r,
+                                      lo)
+                u_best = INFINITY
+                if j >= 0 and j != at:
+                    _centre(X, mean, own, centred)
+                    u_best = (gamma * _sq_distance(X, mean, sq, own, centred,
+                                                   col[j] if col else j)
+                              - (ls[j] if scaled else 0.0))
+                u_best = u_best + rounding * (sq[own] + sq_max)
+            else:
+                u_best = mir_screen_row(&G[r, 0], n, at, sq[own], row_nrm[r], &col_sq[0],
+                                        &col_nrm[0], ls, gamma, c0, lo)
             if deep:
                 limits[r] = depths[r] + 1e-12 * (fabs(depths[r]) + 1.0)
+                if projected:
+                    limits[r] = limits[r] + rounding * (sq[own] + sq_max)
             else:
                 limits[r] = u_best + drop_log + 1e-12 * (fabs(u_best) + 1.0)
-            counts[r + 1] = mir_count_row(lo, n, own, limits[r], &bound)
+            count = mir_count_row(lo, n, at, limits[r], &bound)
+            counts[r + 1] = count
             bounds[r] = bound
+            if count <= cap:
+                mir_gather_row(lo, n, at, limits[r], &gathered[r, 0])
     np.cumsum(counts_np, out=counts_np)
     if counts_np[m] > max_share * m * n:
         return None
@@ -217,39 +295,49 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const data_t[:
     with nogil:
         for r in prange(m, num_threads=n_threads, schedule='static', chunksize=CHUNK):
             lo = &scratch[mir_omp_thread_id(), 0]
+            centred = &scratch[mir_omp_thread_id(), n]
+            at = own_at[r]
             own = rows[r]
-            mir_screen_row(&G[r, 0], n, own, sq[own], nrm[own], &sq[0], &nrm[0], ls, gamma,
-                           c0, lo)
             start = counts[r]
             cand = &cand_all[start]
             vals = &vals_all[start]
-            count = mir_gather_row(lo, n, own, limits[r], cand)
+            count = counts[r + 1] - start
+            if count <= cap:
+                for q in range(count):
+                    cand[q] = gathered[r, q]
+            else:  # the bounds again, bit for bit
+                if projected:
+                    mir_projected_row(&G[r, 0], n, at, row_p[r], row_r[r], row_nrm[r],
+                                      &col_p[0], &col_r[0], &col_nrm[0], ls, gamma, e_p, e_r,
+                                      lo)
+                else:
+                    mir_screen_row(&G[r, 0], n, at, sq[own], row_nrm[r], &col_sq[0],
+                                   &col_nrm[0], ls, gamma, c0, lo)
+                mir_gather_row(lo, n, at, limits[r], cand)
+            _centre(X, mean, own, centred)
             deg = 0.0
             top = 0.0
             for q in range(count):
                 j = cand[q]
-                if j == own:
+                if j == at:
                     w = diagonal
                 else:
-                    if data_t is float:
-                        w = mir_dot_centred_f32(&X[own, 0], &X[j, 0], &mean[0], d)
-                    else:
-                        w = mir_dot_centred_f64(&X[own, 0], &X[j, 0], &mean[0], d)
-                    w = sq[own] + sq[j] - 2.0 * w
-                    w = exp(-gamma * (w if w > 0.0 else 0.0))
+                    w = exp(-gamma * _sq_distance(X, mean, sq, own, centred,
+                                                  col[j] if col else j))
                 deg = deg + w
                 ws = w * column_scale[j] if scaled else w
                 vals[q] = ws
-                if j != own and ws > top:
+                if j != at and ws > top:
                     top = ws
+                if col:
+                    cand[q] = <int>col[j]
             degrees[r] = deg
-            threshold = 0.0 if deep else ratio * top
+            threshold = 0.0 if deep or keep_candidates else ratio * top
             lost = bounds[r]
             kept = 0
             for q in range(count):
-                j = cand[q]
-                if j == own or (vals[q] >= threshold and vals[q] > 0.0):
-                    cand[kept] = <int>j
+                if cand[q] == own or (vals[q] >= threshold and vals[q] > 0.0):
+                    cand[kept] = cand[q]
                     vals[kept] = vals[q]
                     kept = kept + 1
                 else:

@@ -20,6 +20,7 @@
 #include <math.h>
 #include <stdint.h>
 #include "mir_rowfold.h"
+#include "mir_local.h"
 
 /* 2^-k >= exp(-x) with k = floor(x log2 e), lowered by a hair so that rounding of
  * the product never raises it; clamped at 2^-1000 (the clamp only raises the
@@ -59,7 +60,8 @@ MIR_INLINE double mir_screen_span(const float *g, int64_t from, int64_t to, doub
     return best;
 }
 
-/* lo[j] (every j) and the smallest upper bound of e_ij over j != own. */
+/* lo[j] (every j) and the smallest upper bound of e_ij over j != own (own < 0: the
+ * row's own column is not among them). */
 MIR_MULTIVERSION
 MIR_STATIC double mir_screen_row(const float *g, int64_t n, int64_t own, double sq_i,
                                  double nrm_i, const double *sq, const double *nrm,
@@ -68,9 +70,34 @@ MIR_STATIC double mir_screen_row(const float *g, int64_t n, int64_t own, double 
     double before = mir_screen_span(g, 0, own, sq_i, nrm_i, sq, nrm, log_scale, gamma, c0, lo);
     double after = mir_screen_span(g, own + 1, n, sq_i, nrm_i, sq, nrm, log_scale, gamma,
                                    c0, lo);
-    mir_screen_entry(g[own], sq_i, nrm_i, sq[own], nrm[own],
-                     log_scale ? log_scale[own] : 0.0, gamma, c0, &lo[own]);
+    if (own >= 0)
+        mir_screen_entry(g[own], sq_i, nrm_i, sq[own], nrm[own],
+                         log_scale ? log_scale[own] : 0.0, gamma, c0, &lo[own]);
     return before < after ? before : after;
+}
+
+/* lo[j] = gamma lb_ij - log s_j for every j, lb_ij the projection's lower bound of
+ * the squared distance (mir_local.h: p, r and nrm the projected squared norm,
+ * residual norm and norm of the row, _i, and of the columns), and the position of
+ * the smallest over j != own (the first on ties; own when there is none). */
+MIR_MULTIVERSION
+MIR_STATIC int64_t mir_projected_row(const float *g, int64_t n, int64_t own, double p_i,
+                                     double r_i, double nrm_i, const double *p,
+                                     const double *r, const double *nrm,
+                                     const double *log_scale, double gamma, double e_p,
+                                     double e_r, double *lo) {
+    double best = INFINITY;
+#pragma omp simd reduction(min : best)
+    for (int64_t j = 0; j < n; j++) {
+        double v = gamma * mir_local_bound(g[j], p_i, r_i, nrm_i, p[j], r[j], nrm[j], e_p, e_r)
+                   - (log_scale ? log_scale[j] : 0.0);
+        lo[j] = v;
+        best = (j != own && v < best) ? v : best;
+    }
+    for (int64_t j = 0; j < n; j++) {
+        if (j != own && lo[j] == best) return j;
+    }
+    return own;
 }
 
 /* The candidates (lo[j] <= limit, and own) counted, and the sum of
@@ -101,24 +128,32 @@ MIR_STATIC int64_t mir_gather_row(const double *lo, int64_t n, int64_t own, doub
     return count;
 }
 
-/* <a - mu, b - mu> in double, the differences rounded to double first (the
- * values of the centred float64 copy), for the exact distances of the candidates. */
+/* <a, b - mu> in double for a row a already centred (in double), b - mu rounded to
+ * double first: the values of the centred float64 copy, for the exact distances of
+ * the candidates.  Eight partial sums over k mod 8, added in a fixed order: the
+ * same bits wherever the rows sit in memory (a vectorised reduction may peel
+ * differently for other alignments). */
+#define MIR_DOT_CENTRED(a, b, mu, d)                                                   \
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};                          \
+    int64_t k = 0;                                                                     \
+    for (; k + 8 <= (d); k += 8)                                                       \
+        for (int t = 0; t < 8; t++)                                                    \
+            lane[t] += (a)[k + t] * ((double)(b)[k + t] - (mu)[k + t]);                \
+    for (int t = 0; k + t < (d); t++)                                                  \
+        lane[t] += (a)[k + t] * ((double)(b)[k + t] - (mu)[k + t]);                    \
+    return ((lane[0] + lane[4]) + (lane[2] + lane[6]))                                 \
+           + ((lane[1] + lane[5]) + (lane[3] + lane[7]));
+
 MIR_MULTIVERSION
-MIR_STATIC double mir_dot_centred_f32(const float *a, const float *b, const double *mu,
+MIR_STATIC double mir_dot_centred_f32(const double *a, const float *b, const double *mu,
                                       int64_t d) {
-    double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t k = 0; k < d; k++) acc += ((double)a[k] - mu[k]) * ((double)b[k] - mu[k]);
-    return acc;
+    MIR_DOT_CENTRED(a, b, mu, d)
 }
 
 MIR_MULTIVERSION
 MIR_STATIC double mir_dot_centred_f64(const double *a, const double *b, const double *mu,
                                       int64_t d) {
-    double acc = 0.0;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t k = 0; k < d; k++) acc += (a[k] - mu[k]) * (b[k] - mu[k]);
-    return acc;
+    MIR_DOT_CENTRED(a, b, mu, d)
 }
 
 #endif

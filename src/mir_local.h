@@ -18,6 +18,19 @@
 #include <stdint.h>
 #include "mir_rowfold.h"
 
+/* The bound of one pair (g ~ <p_u, p_l>, float32). */
+MIR_INLINE double mir_local_bound(float g, double pu_sq, double r_u, double n_u,
+                                  double pl_sq, double r_l, double n_l, double e_p,
+                                  double e_r)
+{
+    double reach = n_u + n_l;
+    double projected = pu_sq + pl_sq - 2.0 * (double)g - e_p * reach * reach;
+    projected = projected > 0.0 ? projected : 0.0;
+    double residual = fabs(r_u - r_l) - e_r * reach;
+    residual = residual > 0.0 ? residual : 0.0;
+    return projected + residual * residual;
+}
+
 /* lb[j] for one row (g[j] ~ <p_u, p_l_j>, float32); returns the position of the
  * smallest (the first on ties). */
 MIR_MULTIVERSION
@@ -28,12 +41,8 @@ MIR_STATIC int64_t mir_local_bounds(const float *g, int64_t n, double pu_sq, dou
     double best = INFINITY;
 #pragma omp simd reduction(min : best)
     for (int64_t j = 0; j < n; j++) {
-        double reach = n_u + n_l[j];
-        double projected = pu_sq + pl_sq[j] - 2.0 * (double)g[j] - e_p * reach * reach;
-        projected = projected > 0.0 ? projected : 0.0;
-        double residual = fabs(r_u - r_l[j]) - e_r * reach;
-        residual = residual > 0.0 ? residual : 0.0;
-        double bound = projected + residual * residual;
+        double bound = mir_local_bound(g[j], pu_sq, r_u, n_u, pl_sq[j], r_l[j], n_l[j], e_p,
+                                       e_r);
         lb[j] = bound;
         best = bound < best ? bound : best;
     }

@@ -25,9 +25,9 @@ per product, O(n k) memory).  Exact up to rounding (with a wide F, up to
 ``W_ij >= DROP_RATIO * max_{j != i} W_ij`` (CSR) and the row's dropped mass
 ``r_i = sum of the other W_ij``, summed from those entries (as the difference of
 the degree and the kept sum it would cancel to 0 and certify nothing); the degrees
-are computed from every entry (dense data go through :class:`Float32Screen`: there
+are computed from every entry (dense data go through a screen, ``screens.py``: there
 the entries the screen rules out enter ``r_i`` by an upper bound and are left out
-of the degree, which is then low by at most ``r_i <= n 2^-60 D_i``: it cancels in
+of the degree, which is then low by at most ``r_i <= 2 n 2^-60 D_i``: it cancels in
 propagation's row normalisation and moves an entry of spreading's ``S`` by at most
 that share, far below the certificate's ratio).  The
 sparse product then differs from the exact one in row ``i`` by at most
@@ -51,7 +51,9 @@ every other row is recomputed: stored deeper and certified again
 (``mir_fast._core.propagation``), or from its full affinity row
 (``streamed_product`` with ``rows``), leaving out, when F is wide, only terms that
 add at most ``NEGLIGIBLE = 2^-52`` of the row's total to any column
-(``significant_product``), so a recomputed row is within ``CERTIFY_RATIO`` of its
+(``significant_product``; when F is non-zero on few rows, as in a propagation's
+first products, the screen finds those terms without forming the others:
+``screened_product``), so a recomputed row is within ``CERTIFY_RATIO`` of its
 row sum (plus rounding).  So
 after ``t`` products each row of ``F`` is within ``2 t CERTIFY_RATIO`` of its row
 sum of the exact iteration (entrywise relative errors pass unchanged through a
@@ -72,10 +74,11 @@ import scipy.sparse as sp
 
 from .. import _graph
 from .._threads import single_threaded_blas
+from .screens import choose_screen
 
 #: Bytes of affinities one thread holds at a time (a block of rows x all columns).
 BLOCK_BYTES = 32 << 20
-#: Bytes of the float32 screen's product one thread holds at a time, and its most
+#: Bytes of a screen's float32 product one thread holds at a time, and its most
 #: rows: OpenBLAS packs the whole n x d operand once per block, which on all of
 #: MNIST took as long as the multiplication itself at the 69 rows of BLOCK_BYTES.
 SCREEN_BYTES = 64 << 20
@@ -101,14 +104,16 @@ SPARSE_TERMS = 0.25
 
 class ColumnScale:
     """A column scale of the sparse form as the kernels take it, computed once per
-    pass: the values (contiguous float64) and their logarithms (the screen's units);
+    pass: the values (contiguous float64) and their logarithms (the screen's units;
+    of ``criterion`` instead when given: the weights a screen ranks entries by);
     ``UNSCALED`` stands for none."""
 
-    def __init__(self, values=None):
+    def __init__(self, values=None, criterion=None):
         self.scaled = values is not None
         self.values = np.ascontiguousarray(values if self.scaled else np.empty(0),
                                            dtype=np.float64)
-        self.logs = np.log(self.values) if self.scaled else self.values
+        self.logs = np.log(self.values if criterion is None else criterion) \
+            if self.scaled else self.values
 
 
 UNSCALED = ColumnScale()
@@ -125,9 +130,12 @@ class RBFGraph:
         Threads over row blocks (BLAS single-threaded inside each).
     verbose : bool
         Show a progress bar (with the time left) for passes that take over 2 s.
+    screen : {None, "float32", "projected"}
+        The screen of the sparse form's pass over dense data
+        (``mir_fast._core.screens``): chosen by its cost model by default.
     """
 
-    def __init__(self, X, gamma, n_threads=1, verbose=False):
+    def __init__(self, X, gamma, n_threads=1, verbose=False, screen=None):
         self.gamma = float(gamma)
         self.verbose = verbose
         self.n_threads = max(1, int(n_threads))
@@ -145,7 +153,7 @@ class RBFGraph:
             self.sq_norms = np.empty(self.n)
             for part, u in self.centred_chunks():
                 self.sq_norms[part] = np.einsum("ij,ij->i", u, u)
-            self.screen = Float32Screen(self)
+            self.screen = choose_screen(self, DROP_RATIO, screen)
         self.block_rows = int(max(1, min(self.n, BLOCK_BYTES // (8 * max(self.n, 1)))))
         self.pass_rows = self.block_rows
         if self.screen is not None and self.screen.enabled:
@@ -180,8 +188,8 @@ class RBFGraph:
     def rows(self):
         """Every row as :meth:`centred` gives it.  Dense data keep this float64 copy
         (n x d) only from the first product that needs whole affinity rows in
-        float64 on: the float32 screen and the products over a few columns work from
-        X itself."""
+        float64 on: the screens and the products over a few columns work from X
+        itself."""
         with self._lock:
             if self._rows is None:
                 self._rows = np.subtract(self.data, self.mean, dtype=np.float64)
@@ -269,22 +277,41 @@ class RBFGraph:
                 stored[0] += int(part[0][-1])
             return part
 
-        parts = self.map_blocks(keep, self.blocks(self.pass_rows), desc="sparse graph")
+        parts = self.map_blocks(keep, self.pass_blocks(), desc="sparse graph")
         if max_entries is not None and stored[0] > max_entries:
             return None
         indptr, indices, data, degrees, dropped = stack_parts(parts)
-        return sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n)), degrees, dropped
+        K = sp.csr_matrix((data, indices, indptr), shape=(self.n, self.n))
+        order = self.pass_order()
+        if order is None:
+            return K, degrees, dropped
+        at = np.argsort(order)  # the rows back in their own order
+        return K[at], degrees[at], dropped[at]
+
+    def pass_order(self):
+        """The order the sparse form's pass takes the rows in: the screen's
+        (inputs close to each other together, so that the exact entries of one
+        row find the rows they read in cache from its neighbours'), or None for
+        ascending."""
+        return getattr(self.screen, "order", None)
+
+    def pass_blocks(self):
+        """The sparse form's row blocks, in :meth:`pass_order`."""
+        order = self.pass_order()
+        if order is None:
+            return self.blocks(self.pass_rows)
+        return [order[s : s + self.pass_rows] for s in range(0, self.n, self.pass_rows)]
 
     def _keep(self, rows, diagonal, scale=UNSCALED):
         """The sparse form of the block ``rows``: the diagonal and the non-zero
         entries of at least ``DROP_RATIO`` times the row's largest off-diagonal one;
         CSR parts, degrees and dropped mass.  Dense data go through the float32
-        screen (:class:`Float32Screen`) when it rules out enough entries, else every
+        screen (``screens.py``) when it rules out enough entries, else every
         entry is computed in float64 (``_graph.extract_kept``), ``block_rows`` rows
         at a time."""
         rows = rows.astype(np.int64)
         if self.screen is not None:
-            part = self.screen.kept(rows, self.gamma, diagonal, scale)
+            part = self.screen.kept(rows, self.gamma, diagonal, scale, DROP_RATIO)
             if part is not None:
                 return part
         return stack_parts([
@@ -295,7 +322,7 @@ class RBFGraph:
     def rows_down_to(self, rows, floors, diagonal, column_scale=None):
         """Each row of ``rows`` stored down to its floor: every entry of
         ``W[rows[q]] * column_scale`` that may be at least ``floors[q] > 0``, exact,
-        found through the float32 screen, and the dropped mass of the others (an
+        found through the screen, and the dropped mass of the others (an
         upper bound).  Returns the parts ``(rows, counts, indices, values,
         dropped)`` of the blocks the screen took, and the rows of the blocks it
         declined (too many candidates, or no screen)."""
@@ -307,7 +334,7 @@ class RBFGraph:
 
         def deepen(start):
             some = rows[start : start + self.pass_rows].astype(np.int64)
-            part = self.screen.kept(some, self.gamma, diagonal, scale,
+            part = self.screen.kept(some, self.gamma, diagonal, scale, DROP_RATIO,
                                     depths[start : start + self.pass_rows])
             if part is None:
                 return some, None
@@ -321,12 +348,14 @@ class RBFGraph:
 
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed (through the
-        sparse form's pass when the float32 screen applies: then low by at most
+        sparse form's pass when a screen applies: then low by at most
         the dropped mass, below ``n 2^-60`` of the row)."""
         if self.screen is not None:
-            return np.concatenate(self.map_blocks(
-                lambda rows: self._keep(rows, diagonal)[3], self.blocks(self.pass_rows),
+            degrees = np.concatenate(self.map_blocks(
+                lambda rows: self._keep(rows, diagonal)[3], self.pass_blocks(),
                 desc="degrees"))
+            order = self.pass_order()
+            return degrees if order is None else degrees[np.argsort(order)]
         return np.concatenate(self.map_blocks(
             lambda rows: self.affinity(rows, diagonal).sum(axis=1), desc="degrees"))
 
@@ -336,7 +365,10 @@ class RBFGraph:
         """``W[rows] @ diag(column_scale) @ F`` (every row, no scale by default), the
         affinity recomputed.  Only the columns of W facing a non-zero row of F are
         formed (the others add exact zeros), and with a wide F only the terms that
-        can matter are multiplied (:func:`significant_product`).
+        can matter are multiplied (:func:`significant_product`).  Some ``rows``
+        against a few such columns go through the screen: only the terms it cannot
+        put below ``NEGLIGIBLE / m`` of the row's largest (``m`` columns) are formed
+        (:func:`screened_product`), whatever F's width.
 
         ``deeper`` (a :class:`DeeperRows`) is shown every block of whole affinity
         rows (scaled), when every column is formed, before the product."""
@@ -360,6 +392,20 @@ class RBFGraph:
                 deeper.take(r, W, mass)
             return significant_product(W, facing, mass)
 
+        screened = (rows is not None and columns is not None and self.screen is not None
+                    and self.screen.enabled)
+        if screened:
+            values = np.ones(len(columns)) if scale is None else scale
+            weights = ColumnScale(values, criterion=values * mass)
+
+            def product(r, dense=product):  # noqa: F811
+                part = self.screen.kept(r, self.gamma, diagonal, weights,
+                                        NEGLIGIBLE / len(columns), columns=columns,
+                                        keep_candidates=True)
+                if part is None:
+                    return dense(r)
+                return screened_product(part, columns, facing)
+
         parts = self.map_blocks(product, blocks,
                                 desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
@@ -371,6 +417,20 @@ def stack_parts(parts):
     offsets = np.cumsum([0] + [part[0][-1] for part in parts])
     indptr = np.concatenate([[0]] + [part[0][1:] + o for part, o in zip(parts, offsets)])
     return (indptr, *(np.concatenate([part[k] for part in parts]) for k in range(1, 5)))
+
+
+def screened_product(part, columns, facing):
+    """``K @ F`` for the rows a screen kept against the columns ``columns``
+    (``part``: its CSR arrays; ``facing``: F's rows ``columns``): every term of at
+    least ``NEGLIGIBLE / m`` of the row's largest (``m`` columns), so what is left
+    out is at most ``NEGLIGIBLE`` of the row's total in every column, as in
+    :func:`significant_product`."""
+    from .propagation import sparse_product
+
+    indptr, indices, values = part[:3]
+    K = sp.csr_matrix((values, np.searchsorted(columns, indices).astype(np.int32), indptr),
+                      shape=(len(indptr) - 1, len(columns)))
+    return sparse_product(K, facing, np.ones(K.shape[0]), 1, leave_out=False)[0]
 
 
 def significant_product(W, F, mass):
@@ -394,55 +454,6 @@ def significant_product(W, F, mass):
     from .propagation import sparse_product
 
     return sparse_product(sp.csr_matrix(W), F, np.ones(W.shape[0]), 1, leave_out=False)[0]
-
-
-class Float32Screen:
-    """Rule out most affinities with a float32 product, certified.
-
-    With ``u32 = fl32(u)``, a float32 dot product of ``d`` terms (any summation
-    order) is within ``gamma_d |u32||v32|`` of ``<u32, v32>`` (``gamma_d = d eps /
-    (1 - d eps)``, ``eps = 2^-24``), and ``|<u32, v32> - <u, v>| <= (2^-23 + 2^-47)
-    |u||v|``, so the float32 GEMM's dot is within ``c0 |u||v|`` of the float64 one with
-    ``c0 = gamma_d (1 + eps)^2 + 2^-23 + 2^-47``.  Squared distances (``-2`` times the
-    dot) get twice that, plus ``2^-48 (|u|^2 + |v|^2)`` for the float64 assembly.
-    ``mir_graph.h`` turns the interval into bounds on every entry: the entries
-    that may be kept are computed exactly in float64 from X and the mean (the
-    values of the centred float64 copy; same kept set and values as the float64
-    pass, up to rounding); every other entry is below ``DROP_RATIO`` of
-    the row's largest, enters the dropped mass by an upper bound (within a factor
-    ``2 exp(4 gamma c0 |u||v|)`` of its value) and is left out of the degree.
-
-    Used when ``d eps < 1/100`` and a block's candidates are at most
-    ``MAX_CANDIDATES`` of its entries (otherwise the float64 pass is cheaper).
-    """
-
-    MAX_CANDIDATES = 0.2
-
-    def __init__(self, graph):
-        eps = 2.0**-24
-        d = graph.data.shape[1]
-        self.graph = graph
-        self.enabled = d * eps < 0.01
-        gamma_d = d * eps / (1.0 - d * eps)
-        self.c0 = gamma_d * (1.0 + eps) ** 2 + 2.0**-23 + 2.0**-47
-        self.norms = np.sqrt(graph.sq_norms)
-        self.rows32 = np.empty(graph.data.shape if self.enabled else (0, d), dtype=np.float32)
-        for part, rows in graph.centred_chunks() if self.enabled else ():
-            self.rows32[part] = rows
-
-    def kept(self, rows, gamma, diagonal, scale, depths=None):
-        """``_graph.screened_kept`` of the block ``rows`` (``scale``: a
-        :class:`ColumnScale`; ``depths``: per row, ``-log`` of the smallest entry
-        to keep, instead of ``DROP_RATIO`` of the row's largest), or None."""
-        if not self.enabled:
-            return None
-        G = self.rows32[rows] @ self.rows32.T
-        depths = np.empty(0) if depths is None else np.ascontiguousarray(depths, np.float64)
-        graph = self.graph
-        return _graph.screened_kept(G, rows, graph.data, graph.mean, graph.sq_norms,
-                                    self.norms, scale.logs, scale.values, scale.scaled, gamma,
-                                    self.c0, diagonal, DROP_RATIO, depths,
-                                    self.MAX_CANDIDATES, 1)
 
 
 class _NoBar:

@@ -222,16 +222,17 @@ class LocalPlan:
         k = min(PILOT_RANK, max(pilot.ranks))
         near = np.union1d(evenly_spaced(len(reference), PILOT_REFERENCE),
                           sample[::PILOT_STRIDE])  # positions into reference
-        count = pilot.plan(X, reference[near], k)._sample_candidates(
-            X, reference[near], np.searchsorted(near, sample[::PILOT_STRIDE]), gamma)
+        count = pilot.plan(X, reference[near], k).sample_candidates(
+            X, reference[near], np.searchsorted(near, sample[::PILOT_STRIDE]),
+            window(gamma, len(near)))
         if (k * d + 0.5 * n_lab * k + BOUND_COST * n_lab
                 + EXACT_COST * 0.5 * count * n_lab / len(near) * d) > LOCAL_SHARE * cascade:
             return None
         best = None
         projections = basis.projections(X, reference, max(basis.ranks))
         for k in basis.ranks:
-            count = basis.plan(X, reference, k, projections)._sample_candidates(
-                X, reference, sample, gamma)
+            count = basis.plan(X, reference, k, projections).sample_candidates(
+                X, reference, sample, window(gamma, len(reference)))
             count *= n_lab / len(reference)
             cost = k * d + 0.5 * n_lab * k + BOUND_COST * n_lab + EXACT_COST * count * d
             if best is None or cost < best[0]:
@@ -242,9 +243,10 @@ class LocalPlan:
         plan.expected_candidates = best[2]
         return plan
 
-    def _sample_candidates(self, X, labelled, sample, gamma):
+    def sample_candidates(self, X, labelled, sample, width):
         """Mean number of labelled rows kept by the labelled rows ``sample`` (each
-        one's own row set apart, as an unlabelled row never meets itself)."""
+        one's own row set apart, as an unlabelled row never meets itself) with the
+        window ``width`` (squared distance)."""
         counts = np.empty(len(sample), dtype=np.int64)
         anchors = np.empty(len(sample), dtype=np.int64)
         height = block_rows(len(labelled))
@@ -257,8 +259,7 @@ class LocalPlan:
             kept = np.empty((len(some), len(labelled)), dtype=np.int32)
             _exact.local_candidates(X, labelled, labelled[some], G, self.pl_sq[some],
                                     self.r_l[some], self.n_l[some], self.pl_sq, self.r_l,
-                                    self.n_l, self.e_p, self.e_r,
-                                    window(gamma, len(labelled)), 1, kept, counts[part],
+                                    self.n_l, self.e_p, self.e_r, width, 1, kept, counts[part],
                                     anchors[part])
         return float(np.mean(counts))
 

@@ -20,7 +20,7 @@ where ``t_i = sum_j W_ij mass_j`` is the row's total over the ``V`` vectors of F
 and ``m`` the largest row mass of a vector, and its dropped mass becomes the exact
 sum of the entries below ``tau_i`` (at most ``n tau_i``): the row would pass the
 certificate ``DEPTH_MARGIN`` times over at this product.  Dense data go through the
-float32 screen instead of whole rows (``RBFGraph.rows_down_to``): ``t_i`` is taken
+screen instead of whole rows (``RBFGraph.rows_down_to``): ``t_i`` is taken
 from the row's sparse product (a lower bound: every term is >= 0), every entry the
 screen cannot put below ``tau_i`` is stored, exact, and the others (each below
 ``tau_i``) enter the dropped mass by an upper bound; the row's product is then taken
@@ -63,7 +63,7 @@ class GraphOperator:
         Row products of the sparse form that the certificate sent to the exact
         computation, over all products so far.
     screened_rows : int
-        Those of them stored down to their depth through the float32 screen.
+        Those of them stored down to their depth through the screen.
     products : int
     """
 
@@ -134,7 +134,7 @@ class GraphOperator:
     def _recompute(self, F, unsure, totals, check):
         """The rows ``unsure`` of the product, exact.  When F has non-zero rows
         almost everywhere, rows not deepened before are first stored down to their
-        depth through the float32 screen (``RBFGraph.rows_down_to``) and multiplied
+        depth through the screen (``RBFGraph.rows_down_to``) and multiplied
         from there, certified again; every other row is recomputed from its whole
         affinity row (and deepened from it).  Deeper rows are stored when the budget
         has room."""
@@ -208,7 +208,9 @@ class GraphOperator:
 
     def describe(self):
         """What the operator did, for the estimators' ``graph_`` attribute."""
+        screen = self.graph.screen
         return {"mode": self.mode, "density": self.density,
+                "screen": screen.name if screen is not None and screen.enabled else None,
                 "stored_entries": None if self.kept is None else int(self.kept.nnz),
                 "products": self.products, "recomputed_rows": self.recomputed_rows,
                 "screened_rows": self.screened_rows,
