@@ -134,3 +134,31 @@ class FlipRobustness:
 
     def peakmem_flip_robustness(self, data, victim):
         flip_robustness(self.X, self.y, victim=victim, gamma=self.gamma, **self.settings)
+
+
+class GraphScreens:
+    """The sparse form's pass (label propagation's, unscaled) through each screen
+    (``mir_fast._core.screens``), against the float32 one in the same run: real
+    MNIST 1 vs 7 at gamma 5 (the projected screen's case) and the clustered pixels at
+    gamma='auto' (where its cost model declines: the float32 screen either way)."""
+
+    params = (["6k", "mnist17"], ["float32", "projected", "chosen"])
+    param_names = ["data", "screen"]
+    timeout = 600
+
+    def setup(self, data, screen):
+        from mir_fast._core.graph import RBFGraph
+        from mir_fast._threads import effective_n_threads
+
+        if data == "mnist17":
+            X, gamma = _mnist17()[0], 5.0
+        else:
+            X, gamma = _problem(data, 0.05)[0], GAMMA
+        self.graph = RBFGraph(X, gamma, n_threads=effective_n_threads(None),
+                              screen=None if screen == "chosen" else screen)
+
+    def time_sparse_form(self, data, screen):
+        self.graph.sparse_form(1.0)
+
+    def peakmem_sparse_form(self, data, screen):
+        self.graph.sparse_form(1.0)
