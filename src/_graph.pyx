@@ -212,8 +212,8 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const int64_t[
     |u_j|^2)`` bounding the rounding of a computed squared distance (centring,
     ``d`` products, the norms).
 
-    With ``depths`` (one per row, else empty) row ``r`` keeps every non-zero entry
-    that may be at least ``exp(-depths[r])`` instead (all entries the bound cannot
+    With ``depths`` (one per row, else empty) row ``r`` keeps every non-zero entry of
+    at least ``exp(-depths[r])`` instead (found among the entries the bound cannot
     put below it, exact), and its dropped mass bounds the others.  With
     ``keep_candidates`` it keeps every candidate (a superset of the entries within
     ``ratio`` of the largest in units of ``log_scale``, which then need not be
@@ -332,7 +332,10 @@ def screened_kept(const float[:, ::1] G, const int64_t[::1] rows, const int64_t[
                 if col:
                     cand[q] = <int>col[j]
             degrees[r] = deg
-            threshold = 0.0 if deep or keep_candidates else ratio * top
+            if deep:
+                threshold = exp(-depths[r])
+            else:
+                threshold = 0.0 if keep_candidates else ratio * top
             lost = bounds[r]
             kept = 0
             for q in range(count):

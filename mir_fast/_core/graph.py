@@ -321,9 +321,10 @@ class RBFGraph:
 
     def rows_down_to(self, rows, floors, diagonal, column_scale=None):
         """Each row of ``rows`` stored down to its floor: every entry of
-        ``W[rows[q]] * column_scale`` that may be at least ``floors[q] > 0``, exact,
-        found through the screen, and the dropped mass of the others (an
-        upper bound).  Returns the parts ``(rows, counts, indices, values,
+        ``W[rows[q]] * column_scale`` of at least ``floors[q] > 0``, exact, found
+        through the screen (among the entries it cannot put below the floor), and
+        the dropped mass of the others (exact for those it computed, an upper bound
+        for the rest).  Returns the parts ``(rows, counts, indices, values,
         dropped)`` of the blocks the screen took, and the rows of the blocks it
         declined (too many candidates, or no screen)."""
         if self.screen is None or not self.screen.enabled:
