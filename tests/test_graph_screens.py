@@ -6,7 +6,7 @@ and the victims on the projected screen against scikit-learn."""
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from test_graph_engine import _affinity, _sparse_form_oracle
+from test_graph_engine import _affinity, _sparse_form_oracle, check_rows_down_to
 from test_local import manifold
 from test_semi_supervised import assert_same_fit
 
@@ -109,35 +109,8 @@ def test_rows_down_to_their_floor_through_the_projected_screen(scaled, dtype):
     floor is stored, exact, with the diagonal; the dropped mass bounds the rest."""
     X = data("clustered", dtype)
     graph = graph_with(X, "projected", threads=2, pass_rows=23)
-    rng = np.random.default_rng(5)
-    n = len(X)
-    scale = rng.uniform(0.5, 2.0, n) if scaled else None
-    diagonal = 0.0 if scaled else 1.0
-    M = _affinity(X, GAMMA, diagonal) * (scale[None, :] if scaled else 1.0)
-    rows = np.sort(rng.choice(n, 90, replace=False))
-    off = M[rows].copy()
-    off[np.arange(len(rows)), rows] = 0.0
-    floors = off.max(axis=1) * 2.0 ** -rng.uniform(60, 90, len(rows))
-    parts, declined = graph.rows_down_to(rows, floors, diagonal, scale)
-    assert len(declined) == 0
-    np.testing.assert_array_equal(np.concatenate([part[0] for part in parts]), rows)
-    stored = np.zeros((len(rows), n))
-    at = 0
-    for part_rows, counts, indices, values, _ in parts:
-        for q, count in enumerate(counts):
-            stored[at + q, indices[:count]] = values[:count]
-            indices, values = indices[count:], values[count:]
-        at += len(part_rows)
-    dropped = np.concatenate([part[4] for part in parts])
-    must = (M[rows] >= floors[:, None]) & (M[rows] > 0)
-    assert np.all(stored[must] != 0) and must.sum() > 2 * len(rows)
-    np.testing.assert_allclose(stored[stored != 0], M[rows][stored != 0], rtol=1e-11)
-    rest = np.where(stored != 0, 0.0, M[rows])
-    rest[np.arange(len(rows)), rows] = 0.0
-    assert np.all(rest < floors[:, None])
-    assert np.all(dropped >= rest.sum(axis=1) * (1 - 1e-10))
-    assert np.all(dropped <= 2.0 * n * floors * (1 + 1e-9))
-    assert (stored != 0).mean() < 0.5
+    check_rows_down_to(graph, X, scaled, n_rows=90, depths=(60, 90))
+    assert graph._rows is None
 
 
 @pytest.mark.parametrize("screen", ["float32", "projected"])

@@ -305,7 +305,7 @@ class RBFGraph:
     def _keep(self, rows, diagonal, scale=UNSCALED):
         """The sparse form of the block ``rows``: the diagonal and the non-zero
         entries of at least ``DROP_RATIO`` times the row's largest off-diagonal one;
-        CSR parts, degrees and dropped mass.  Dense data go through the float32
+        CSR parts, degrees and dropped mass.  Dense data go through the graph's
         screen (``screens.py``) when it rules out enough entries, else every
         entry is computed in float64 (``_graph.extract_kept``), ``block_rows`` rows
         at a time."""
@@ -350,7 +350,7 @@ class RBFGraph:
     def degrees(self, diagonal):
         """Row sums of the affinity (``W_ii = diagonal``), streamed (through the
         sparse form's pass when a screen applies: then low by at most
-        the dropped mass, below ``n 2^-60`` of the row)."""
+        the dropped mass, below ``2 n 2^-60`` of the row)."""
         if self.screen is not None:
             degrees = np.concatenate(self.map_blocks(
                 lambda rows: self._keep(rows, diagonal)[3], self.pass_blocks(),
@@ -393,21 +393,18 @@ class RBFGraph:
                 deeper.take(r, W, mass)
             return significant_product(W, facing, mass)
 
-        screened = (rows is not None and columns is not None and self.screen is not None
-                    and self.screen.enabled)
-        if screened:
+        def screened(r):
+            part = self.screen.kept(r, self.gamma, diagonal, weights,
+                                    NEGLIGIBLE / len(columns), columns=columns,
+                                    keep_candidates=True)
+            return product(r) if part is None else screened_product(part, columns, facing)
+
+        through_screen = (rows is not None and columns is not None
+                          and self.screen is not None and self.screen.enabled)
+        if through_screen:
             values = np.ones(len(columns)) if scale is None else scale
             weights = ColumnScale(values, criterion=values * mass)
-
-            def product(r, dense=product):  # noqa: F811
-                part = self.screen.kept(r, self.gamma, diagonal, weights,
-                                        NEGLIGIBLE / len(columns), columns=columns,
-                                        keep_candidates=True)
-                if part is None:
-                    return dense(r)
-                return screened_product(part, columns, facing)
-
-        parts = self.map_blocks(product, blocks,
+        parts = self.map_blocks(screened if through_screen else product, blocks,
                                 desc="streamed product" if rows is None else "exact rows")
         return np.concatenate(parts) if parts else np.empty((0, F.shape[1]))
 

@@ -178,6 +178,11 @@ def locality_order(points, leaf=LEAF_ROWS, dims=ORDER_DIMS):
     return order
 
 
+def _pick(values, index):
+    """``values[index]``, contiguous (empty for no values)."""
+    return np.empty(0) if values is None else np.ascontiguousarray(values[index])
+
+
 class _Sides:
     """The row side and the column side of a block, as ``_graph.screened_kept``
     takes them: norms (and a projection's squared norms and residual norms) of the
@@ -185,20 +190,18 @@ class _Sides:
 
     def __init__(self, graph, rows, columns, norms, p_sq=None, residuals=None):
         self.graph, self.rows = graph, rows
-        self.columns = np.empty(0, dtype=np.int64) if columns is None else np.asarray(
-            columns, dtype=np.int64)
+        self.columns = np.asarray([] if columns is None else columns, dtype=np.int64)
         every = slice(None) if columns is None else self.columns
-        pick = lambda values, index: (np.empty(0) if values is None  # noqa: E731
-                                      else np.ascontiguousarray(values[index]))
-        self.row_nrm, self.col_nrm = pick(norms, rows), pick(norms, every)
-        self.row_p, self.col_p = pick(p_sq, rows), pick(p_sq, every)
-        self.row_r, self.col_r = pick(residuals, rows), pick(residuals, every)
-        self.col_sq = graph.sq_norms if columns is None else pick(graph.sq_norms, every)
-        if columns is None:
-            self.own_at = np.asarray(rows, dtype=np.int64)
-        else:
-            where = np.minimum(np.searchsorted(self.columns, rows), max(len(self.columns) - 1, 0))
-            found = (self.columns[where] == rows) if len(self.columns) else np.zeros(len(rows), bool)
+        self.row_nrm, self.col_nrm = _pick(norms, rows), _pick(norms, every)
+        self.row_p, self.col_p = _pick(p_sq, rows), _pick(p_sq, every)
+        self.row_r, self.col_r = _pick(residuals, rows), _pick(residuals, every)
+        self.col_sq = _pick(graph.sq_norms, every)
+        self.own_at = np.asarray(rows, dtype=np.int64)
+        if columns is not None:  # each row's position among the columns, or -1
+            where = np.searchsorted(self.columns, rows)
+            inside = where < len(self.columns)
+            found = inside & (self.columns[np.where(inside, where, 0)] == rows) \
+                if len(self.columns) else inside
             self.own_at = np.where(found, where, -1).astype(np.int64)
 
     def kept(self, G, gamma, diagonal, scale, ratio, depths, keep_candidates, max_share,
