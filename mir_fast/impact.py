@@ -75,7 +75,7 @@ class FlipImpact:
 
 
 def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="other",
-                n_jobs=None, graph="auto", **victim_params):
+                n_jobs=None, graph="auto", panel_columns=None, **victim_params):
     """The outcome of flipping each labelled input's label alone, all flips at once.
 
     Parameters
@@ -96,6 +96,10 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
         in sorted order (cyclically), for any number of classes.
     n_jobs, graph
         As for the estimators.
+    panel_columns : int, optional
+        Unit responses propagated at once (default: as many as ``PANEL_BYTES`` of
+        buffers hold, all of them where they fit); memory is about ``24 n
+        panel_columns`` bytes.
 
     Returns
     -------
@@ -104,6 +108,7 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
     """
     if flip_to not in FLIP_TARGETS:
         raise ValueError(f"flip_to must be one of {FLIP_TARGETS}, got {flip_to!r}")
+    panel_columns = check_panel_columns(panel_columns)
     estimator, X, y, unlabelled, y_true = flip_problem(X, y, victim, gamma, y_true, n_jobs,
                                                        graph, victim_params)
     n_classes = len(np.unique(y[~unlabelled]))
@@ -111,7 +116,7 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
         raise ValueError(f"flip_to='other' needs exactly two classes, found {n_classes}; "
                          "use flip_to='next'")
     return impact_on_graph(victim_operator(X, estimator, victim, n_jobs, graph), estimator, y,
-                           unlabelled, y_true)
+                           unlabelled, y_true, panel_columns)
 
 
 def flip_problem(X, y, victim, gamma, y_true, n_jobs, graph, victim_params):
@@ -136,13 +141,23 @@ def flip_problem(X, y, victim, gamma, y_true, n_jobs, graph, victim_params):
     return estimator, X, y, unlabelled, y_true
 
 
+def check_panel_columns(panel_columns):
+    """``panel_columns`` as an int (None stays None), or a clear error."""
+    if panel_columns is None:
+        return None
+    if isinstance(panel_columns, bool) or not isinstance(panel_columns, (int, np.integer)) \
+            or panel_columns < 1:
+        raise ValueError(f"panel_columns must be a positive int, got {panel_columns!r}")
+    return int(panel_columns)
+
+
 def victim_operator(X, estimator, victim, n_jobs, graph):
     """The victim's certified graph operator on validated features."""
     return GraphOperator(RBFGraph(X, estimator.gamma, effective_n_threads(n_jobs)), victim,
                          mode=graph, memory_budget=estimator.memory_budget)
 
 
-def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
+def impact_on_graph(operator, estimator, y, unlabelled, y_true=None, panel_columns=None):
     """:func:`flip_impact` on a graph operator already built (label-independent, so
     one operator serves every split of the same data): ``estimator`` carries the
     victim's settings, ``y`` the validated labels (two or more classes), each label
@@ -151,7 +166,7 @@ def impact_on_graph(operator, estimator, y, unlabelled, y_true=None):
     classes, codes = np.unique(y[labelled], return_inverse=True)
     targets = (codes + 1) % len(classes)
     outcome = _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets,
-                               len(classes))
+                               len(classes), panel_columns)
     clean_codes, flipped_codes, n_iter, clean_n_iter = outcome
     clean_prediction = classes[clean_codes]
     changed = (flipped_codes[:, unlabelled] != clean_codes[unlabelled]).sum(axis=1)
@@ -230,38 +245,63 @@ def unit_iterations(estimator, operator, labelled, columns=None, labels=None):
         A = product
 
 
-def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, n_classes):
+def _propagate_flips(estimator, operator, labelled, unlabelled, codes, targets, n_classes,
+                     panel_columns=None):
     """Run the victim on the unit responses; read the clean fit and every flip at the
     iteration its own stopping test ends it.  Returns (clean codes, flipped codes
-    (l x n), flips' n_iter, clean n_iter)."""
-    n_labelled = len(labelled)
+    (l x n), flips' n_iter, clean n_iter).
+
+    The unit responses run ``panel_columns`` at a time (by default as many as
+    ``PANEL_BYTES`` of buffers hold, all of them where they fit): a panel that is
+    not all of them runs beside the clean fit itself (``labels=C``), which gives
+    the clean change ``G`` and scores that the panel cannot sum up alone."""
+    n_labelled, n = len(labelled), operator.graph.n
     C = np.zeros((n_labelled, n_classes))
     C[np.arange(n_labelled), codes] = 1.0
-    flips = np.arange(n_labelled)
+    width = panel_columns or max(1, PANEL_BYTES // (24 * max(n, 1)) - 1)
     flipped = np.empty((n_labelled, len(unlabelled)), dtype=_code_dtype(n_classes))
     n_iter = np.full(n_labelled, estimator.max_iter, dtype=np.int64)
-    pending = np.ones(n_labelled, dtype=bool)
     clean, clean_n_iter = None, estimator.max_iter
-    for t, A, D in unit_iterations(estimator, operator, labelled):
-        if t == estimator.max_iter:
-            break
-        G = D @ C
-        clean_change = np.abs(G).sum()
-        if clean is None and clean_change < estimator.tol:
-            clean, clean_n_iter = _codes(A @ C), t
-        stop = pending & _flips_stop(D, G, clean_change, codes, targets, estimator.tol)
-        if stop.any():
-            flipped[stop] = _flipped_codes(A, C, flips[stop], codes[stop], targets[stop])
-            n_iter[stop], pending[stop] = t, False
-        if clean is not None and not pending.any():
-            return clean, flipped, n_iter, clean_n_iter
-        del D  # its buffer is the next product's input: no fourth n x l array
-    if clean is None:
-        clean = _codes(A @ C)
-    if pending.any():
-        flipped[pending] = _flipped_codes(A, C, flips[pending], codes[pending],
-                                          targets[pending])
+    for start in range(0, n_labelled, width):
+        panel = np.arange(start, min(n_labelled, start + width))
+        whole = len(panel) == n_labelled
+        units = unit_iterations(estimator, operator, labelled, None if whole else panel)
+        beside = None if whole else unit_iterations(estimator, operator, labelled, labels=C)
+        pending = np.ones(len(panel), dtype=bool)
+        for t, A, D in units:
+            if not whole:
+                _, F, D_clean = next(beside)
+
+            def clean_scores():
+                return A @ C if whole else F
+
+            if t == estimator.max_iter:
+                break
+            G = D @ C if whole else D_clean
+            clean_change = np.abs(G).sum()
+            if clean is None and clean_change < estimator.tol:
+                clean, clean_n_iter = _codes(clean_scores()), t
+            stop = pending & _flips_stop(D, G, clean_change, codes[panel], targets[panel],
+                                         estimator.tol)
+            if stop.any():
+                at = np.flatnonzero(stop)
+                flipped[panel[at]] = _flipped_codes(clean_scores(), A, at, codes[panel[at]],
+                                                    targets[panel[at]])
+                n_iter[panel[at]], pending[at] = t, False
+            if clean is not None and not pending.any():
+                break
+            del D  # its buffer is the next product's input: no fourth n x l array
+        if clean is None:
+            clean = _codes(clean_scores())
+        if pending.any():
+            at = np.flatnonzero(pending)
+            flipped[panel[at]] = _flipped_codes(clean_scores(), A, at, codes[panel[at]],
+                                                targets[panel[at]])
     return clean, flipped, n_iter, clean_n_iter
+
+
+#: Bytes of the unit responses' buffers (three n x panel arrays) flip_impact holds.
+PANEL_BYTES = 1 << 29
 
 
 #: A flip's stopping test is decided from the bound when it clears ``tol`` by more
@@ -312,11 +352,11 @@ def _flip_changes(D, G, clean_change, codes, targets):
             + np.abs(Ga - D).sum(axis=0) + np.abs(Gb + D).sum(axis=0))
 
 
-def _flipped_codes(A, C, flips, codes, targets, block=64):
-    """Predicted class codes (len(flips) x n) of the flipped fits, ``block`` flips
-    at a time (their scores side by side: block x n x classes)."""
-    scores = A @ C
-    out = np.empty((len(flips), A.shape[0]), dtype=_code_dtype(C.shape[1]))
+def _flipped_codes(scores, A, flips, codes, targets, block=64):
+    """Predicted class codes (len(flips) x n) of the flipped fits (``scores``: the
+    clean fit's, n x classes; ``A[:, flips]``: the flipped labels' unit responses),
+    ``block`` flips at a time (their scores side by side: block x n x classes)."""
+    out = np.empty((len(flips), A.shape[0]), dtype=_code_dtype(scores.shape[1]))
     for start in range(0, len(flips), block):
         part = slice(start, start + block)
         moved = A[:, flips[part]].T  # block x n

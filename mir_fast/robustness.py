@@ -47,8 +47,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .impact import (DECIDED, _codes, _column_abs_sums, flip_problem, unit_iterations,
-                     victim_operator)
+from .impact import (DECIDED, _codes, _column_abs_sums, check_panel_columns, flip_problem,
+                     unit_iterations, victim_operator)
 
 #: Bytes the propagation buffers of one panel of unit responses may take (MNIST 1 vs 7
 #: at 25% labelled: panels of 859 of the 3,252 columns).
@@ -148,7 +148,7 @@ def flip_robustness(X, y, *, victim="propagation", gamma, max_flips=None, y_true
     max_flips = _check_max_flips(max_flips)
     estimator, X, y, unlabelled, y_true = flip_problem(X, y, victim, gamma, y_true, n_jobs,
                                                        graph, victim_params)
-    panel_columns = _check_panel(panel_columns)
+    panel_columns = check_panel_columns(panel_columns)
     operator = victim_operator(X, estimator, victim, n_jobs, graph)
     return robustness_on_graph(operator, estimator, y, unlabelled, max_flips, y_true,
                                panel_columns)
@@ -161,15 +161,6 @@ def _check_max_flips(max_flips):
             or max_flips < 1:
         raise ValueError(f"max_flips must be a positive int or None, got {max_flips!r}")
     return int(max_flips)
-
-
-def _check_panel(panel_columns):
-    if panel_columns is None:
-        return None
-    if isinstance(panel_columns, bool) or not isinstance(panel_columns, (int, np.integer)) \
-            or panel_columns < 1:
-        raise ValueError(f"panel_columns must be a positive int, got {panel_columns!r}")
-    return int(panel_columns)
 
 
 class _Problem:

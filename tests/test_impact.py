@@ -53,13 +53,17 @@ def _problem(kind):
                                                                     tol=1e-6)),
 ])
 @pytest.mark.parametrize("sparse_input", [False, True])
-def test_every_flip_equals_its_own_scikit_learn_fit(kind, victim, settings, sparse_input):
+@pytest.mark.parametrize("panel_columns", [None, 4])
+def test_every_flip_equals_its_own_scikit_learn_fit(kind, victim, settings, sparse_input,
+                                                    panel_columns):
+    """All flips in one propagation of the unit responses, or in panels of 4 (each
+    beside the clean fit itself), equal one refit per flip."""
     X, y, gamma, flip_to = _problem(kind)
     split = labelled_split(y, 0.1, random_state=1)
     clean, expected = refit_every_flip(X, split, victim, gamma, flip_to, y, **settings)
     data = sp.csr_matrix(X) if sparse_input else X
     impact = flip_impact(data, split, victim=victim, gamma=gamma, y_true=y, flip_to=flip_to,
-                         **settings)
+                         panel_columns=panel_columns, **settings)
     np.testing.assert_array_equal(impact.labelled, np.flatnonzero(split != -1))
     np.testing.assert_array_equal(impact.clean_prediction, clean.transduction_)
     assert impact.clean_n_iter == clean.n_iter_
@@ -70,17 +74,21 @@ def test_every_flip_equals_its_own_scikit_learn_fit(kind, victim, settings, spar
         np.mean(clean.transduction_[split == -1] != y[split == -1]))
 
 
-def test_flips_that_stop_at_other_iterations_than_the_clean_fit():
+@pytest.mark.parametrize("panel_columns", [None, 3])
+def test_flips_that_stop_at_other_iterations_than_the_clean_fit(panel_columns):
     """With a loose tolerance some flips converge earlier or later than the clean
-    fit: each is read at its own stopping iteration, as a refit would."""
+    fit: each is read at its own stopping iteration, as a refit would (in panels
+    too: a panel whose flips all stopped before the clean fit ends early)."""
     X, y, gamma, _ = _problem("binary")
     split = labelled_split(y, 0.1, random_state=1)
     settings = dict(max_iter=200, tol=0.05)
     clean, expected = refit_every_flip(X, split, "propagation", gamma, "other", y, **settings)
-    impact = flip_impact(X, split, victim="propagation", gamma=gamma, y_true=y, **settings)
+    impact = flip_impact(X, split, victim="propagation", gamma=gamma, y_true=y,
+                         panel_columns=panel_columns, **settings)
     assert len(set(expected[:, 2])) > 1  # the test means something
     np.testing.assert_array_equal(impact.n_iter, expected[:, 2])
     np.testing.assert_array_equal(impact.changed, expected[:, 0])
+    assert impact.clean_n_iter == clean.n_iter_
 
 
 def test_ranking_and_bad_input():
@@ -103,6 +111,9 @@ def test_ranking_and_bad_input():
         flip_impact(X, np.full(len(y), -1), gamma=gamma)
     with pytest.raises(ValueError, match="max_iter must be"):
         flip_impact(X, split, gamma=gamma, max_iter=0)
+    for bad in (0, -2, 1.5, True, "4"):
+        with pytest.raises(ValueError, match="panel_columns must be a positive int"):
+            flip_impact(X, split, gamma=gamma, panel_columns=bad)
 
 
 def test_the_command_line_prints_the_ranking(tmp_path):
