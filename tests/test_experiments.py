@@ -172,3 +172,21 @@ def test_rq5_records_the_certificates_of_flip_robustness(quick_run):
         shared = np.intersect1d(ranking[:count], most_used_labels(result.flips, labelled,
                                                                   count))
         assert record["mir_overlap"] == len(shared) / count
+
+
+def test_a_report_without_rq3_timing_says_so(quick_run, tmp_path):
+    """RQ3 run with ``--timing-repeats 0``: the report says the timing has not run,
+    instead of the timing tables' footnote under no table."""
+    from mir_fast.experiments import rewrite_report
+
+    folder, _ = quick_run
+    (tmp_path / "records").mkdir()
+    for path in (folder / "records").glob("*.jsonl"):
+        lines = [line for line in path.read_text().splitlines()
+                 if json.loads(line)["rq"] != "rq3-timing"]
+        (tmp_path / "records" / path.name).write_text("\n".join(lines) + "\n")
+    rewrite_report(tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "RQ3 timing: not run yet." in report
+    assert "RQ3: MIR vs Liu" in report and "RQ3 timing, " not in report
+    assert "Liu et al.'s times include" not in report

@@ -309,6 +309,8 @@ def timing_tables(store, info):
                                   "labels", chosen, compared=protocol == "table3"
                                   and bool(published), spreads=False)
                      + tables.table(["method", "median s", "mean s", "std s", "runs"], rows))
+    if not parts:  # effectiveness only so far (``--timing-repeats 0``)
+        return "RQ3 timing: not run yet.\n"
     return "\n\n".join(parts) + (
         "\n\nLiu et al.'s times include forming their harmonic operator K; the paper's "
         "Table 3 (median, standard deviation over 50 runs) is in parentheses.\n")
