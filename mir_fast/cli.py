@@ -289,7 +289,8 @@ def _add_reproduce(commands):
     command.add_argument("--repeats", type=int, help="splits per setting (default 3; "
                          "1 with --quick)")
     command.add_argument("--timing-repeats", type=int, help="RQ3 timing runs per method "
-                         "and protocol (default 50, the paper's; 2 with --quick)")
+                         "and protocol (default 50, the paper's; 2 with --quick; 0: RQ3's "
+                         "effectiveness alone)")
     command.add_argument("--seed", type=int, default=2020, help="first split seed")
     command.add_argument("--out", help="results folder (default mir-fast-results/<dataset>); "
                          "records already there are reused")

@@ -190,3 +190,18 @@ def test_a_report_without_rq3_timing_says_so(quick_run, tmp_path):
     assert "RQ3 timing: not run yet." in report
     assert "RQ3: MIR vs Liu" in report and "RQ3 timing, " not in report
     assert "Liu et al.'s times include" not in report
+
+
+def test_rq3_without_timing_runs_no_timing(tmp_path):
+    """``timing_repeats=0`` (``--timing-repeats 0``) runs RQ3's effectiveness alone;
+    counts below their least are refused before any work."""
+    from mir_fast.experiments import reproduce
+
+    reproduce("rq3", quick=True, timing_repeats=0, out=str(tmp_path), progress=False)
+    records = _records(tmp_path, "rq3")
+    assert records and not [r for r in records if r["rq"] == "rq3-timing"]
+    assert "RQ3 timing: not run yet." in (tmp_path / "report.md").read_text()
+    for name, bad in (("repeats", 0), ("repeats", 1.5), ("timing_repeats", -1),
+                      ("timing_repeats", True)):
+        with pytest.raises(ValueError, match=f"{name} must be an int"):
+            reproduce("rq3", quick=True, out=str(tmp_path), **{name: bad})

@@ -9,6 +9,8 @@ writes, under ``out``, one JSON-lines file of records per research question and 
 import os
 import time
 
+import numpy as np
+
 from .._figures import require_figure_library
 from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
@@ -69,7 +71,7 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
         Splits per setting (seeds ``seed, seed + 1, ...``); default 3, 1 with ``quick``.
     timing_repeats : int
         RQ3 timing runs per method and protocol; default 50 (the paper's), 2 with
-        ``quick``.
+        ``quick``; 0 runs RQ3's effectiveness alone.
     out : str
         Folder for records and reports (default ``mir-fast-results/<dataset>``).
         Records already there are reused: an interrupted run resumes.
@@ -87,8 +89,8 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     dataset = dataset or (QUICK_DATASET if quick else None)
     if dataset is None:
         raise ValueError("name a data set (--dataset), or use --quick (quick=True) for digits17")
-    repeats = repeats or (1 if quick else 3)
-    timing_repeats = timing_repeats or (2 if quick else 50)
+    repeats = _count("repeats", repeats, 1 if quick else 3, smallest=1)
+    timing_repeats = _count("timing_repeats", timing_repeats, 2 if quick else 50, smallest=0)
     for name, values in (("labelled", labelled), ("budgets", budgets)):
         if not values or not all(0 < v < 1 for v in values):
             raise ValueError(f"{name} must be fractions in (0, 1), got {list(values)}")
@@ -148,3 +150,12 @@ def _check_same_coding(records, classes):
                     f"{records}/{rq}.jsonl was recorded by harness {harness or 1} with "
                     f"classes coded {coded or 'ascending'}; this run is harness {HARNESS} "
                     f"coding them {list(classes)}: give a fresh --out folder")
+
+
+def _count(name, value, default, smallest):
+    """``value`` as an int of at least ``smallest`` (``default`` for None)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+        raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+    return int(value)
