@@ -189,6 +189,16 @@ def _check_index_range(indices, bound, what):
         raise ValueError(f"{what} {high} is out of range (the matrix has {bound})")
 
 
+def check_count(name, value, smallest=1, default=None):
+    """``value`` as an int of at least ``smallest`` (``default`` for None), or a clear
+    error naming ``name``."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
+        raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
+    return int(value)
+
+
 def check_squared_norms(max_sq_norm):
     """Raise if the largest squared norm (of the rows the kernels expand distances
     with) overflows float64: then so would the distances."""

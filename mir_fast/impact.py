@@ -29,7 +29,7 @@ import numpy as np
 from ._core.graph import RBFGraph
 from ._core.propagation import GraphOperator
 from ._threads import effective_n_threads
-from ._validation import check_features, unlabelled_mask
+from ._validation import check_count, check_features, unlabelled_mask
 from .semi_supervised import LabelPropagation, LabelSpreading
 
 VICTIMS = {"propagation": LabelPropagation, "spreading": LabelSpreading}
@@ -108,7 +108,7 @@ def flip_impact(X, y, *, victim="propagation", gamma, y_true=None, flip_to="othe
     """
     if flip_to not in FLIP_TARGETS:
         raise ValueError(f"flip_to must be one of {FLIP_TARGETS}, got {flip_to!r}")
-    panel_columns = check_panel_columns(panel_columns)
+    panel_columns = check_count("panel_columns", panel_columns)
     estimator, X, y, unlabelled, y_true = flip_problem(X, y, victim, gamma, y_true, n_jobs,
                                                        graph, victim_params)
     n_classes = len(np.unique(y[~unlabelled]))
@@ -139,16 +139,6 @@ def flip_problem(X, y, victim, gamma, y_true, n_jobs, graph, victim_params):
         if y_true.shape != y.shape:
             raise ValueError(f"y_true has shape {y_true.shape}, y has {y.shape}")
     return estimator, X, y, unlabelled, y_true
-
-
-def check_panel_columns(panel_columns):
-    """``panel_columns`` as an int (None stays None), or a clear error."""
-    if panel_columns is None:
-        return None
-    if isinstance(panel_columns, bool) or not isinstance(panel_columns, (int, np.integer)) \
-            or panel_columns < 1:
-        raise ValueError(f"panel_columns must be a positive int, got {panel_columns!r}")
-    return int(panel_columns)
 
 
 def victim_operator(X, estimator, victim, n_jobs, graph):

@@ -47,8 +47,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .impact import (DECIDED, _codes, _column_abs_sums, check_panel_columns, flip_problem,
-                     unit_iterations, victim_operator)
+from ._validation import check_count
+from .impact import (DECIDED, _codes, _column_abs_sums, flip_problem, unit_iterations,
+                     victim_operator)
 
 #: Bytes the propagation buffers of one panel of unit responses may take (MNIST 1 vs 7
 #: at 25% labelled: panels of 859 of the 3,252 columns).
@@ -145,22 +146,13 @@ def flip_robustness(X, y, *, victim="propagation", gamma, max_flips=None, y_true
     -------
     FlipRobustness
     """
-    max_flips = _check_max_flips(max_flips)
+    max_flips = check_count("max_flips", max_flips)
     estimator, X, y, unlabelled, y_true = flip_problem(X, y, victim, gamma, y_true, n_jobs,
                                                        graph, victim_params)
-    panel_columns = check_panel_columns(panel_columns)
+    panel_columns = check_count("panel_columns", panel_columns)
     operator = victim_operator(X, estimator, victim, n_jobs, graph)
     return robustness_on_graph(operator, estimator, y, unlabelled, max_flips, y_true,
                                panel_columns)
-
-
-def _check_max_flips(max_flips):
-    if max_flips is None:
-        return None
-    if isinstance(max_flips, bool) or not isinstance(max_flips, (int, np.integer)) \
-            or max_flips < 1:
-        raise ValueError(f"max_flips must be a positive int or None, got {max_flips!r}")
-    return int(max_flips)
 
 
 class _Problem:
@@ -374,7 +366,7 @@ def flip_attack(X, y, targets, *, victim="propagation", gamma, max_flips=None, n
     -------
     FlipAttack
     """
-    max_flips = _check_max_flips(max_flips)
+    max_flips = check_count("max_flips", max_flips)
     estimator, X, y, unlabelled, _ = flip_problem(X, y, victim, gamma, None, n_jobs, graph,
                                                   victim_params)
     targets = np.unique(np.asarray(targets))

@@ -112,7 +112,7 @@ def test_ranking_and_bad_input():
     with pytest.raises(ValueError, match="max_iter must be"):
         flip_impact(X, split, gamma=gamma, max_iter=0)
     for bad in (0, -2, 1.5, True, "4"):
-        with pytest.raises(ValueError, match="panel_columns must be a positive int"):
+        with pytest.raises(ValueError, match="panel_columns must be an int >= 1"):
             flip_impact(X, split, gamma=gamma, panel_columns=bad)
 
 

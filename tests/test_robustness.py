@@ -184,10 +184,10 @@ def test_the_attack_changes_its_targets_and_never_beats_the_certificate(digits, 
 
 
 @pytest.mark.parametrize("call, kwargs, message", [
-    (flip_robustness, dict(max_flips=0), "max_flips must be a positive int"),
-    (flip_robustness, dict(max_flips=2.5), "max_flips must be a positive int"),
-    (flip_robustness, dict(max_flips=True), "max_flips must be a positive int"),
-    (flip_robustness, dict(panel_columns=0), "panel_columns must be a positive int"),
+    (flip_robustness, dict(max_flips=0), "max_flips must be an int >= 1"),
+    (flip_robustness, dict(max_flips=2.5), "max_flips must be an int >= 1"),
+    (flip_robustness, dict(max_flips=True), "max_flips must be an int >= 1"),
+    (flip_robustness, dict(panel_columns=0), "panel_columns must be an int >= 1"),
     (flip_robustness, dict(victim="knn"), "victim must be one of"),
     (flip_attack, dict(targets=[]), "non-empty array of indices"),
     (flip_attack, dict(targets=[0.5]), "non-empty array of indices"),

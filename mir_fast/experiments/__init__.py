@@ -9,9 +9,8 @@ writes, under ``out``, one JSON-lines file of records per research question and 
 import os
 import time
 
-import numpy as np
-
 from .._figures import require_figure_library
+from .._validation import check_count
 from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
 from .questions import QUESTIONS, Plan, register_question
@@ -89,8 +88,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     dataset = dataset or (QUICK_DATASET if quick else None)
     if dataset is None:
         raise ValueError("name a data set (--dataset), or use --quick (quick=True) for digits17")
-    repeats = _count("repeats", repeats, 1 if quick else 3, smallest=1)
-    timing_repeats = _count("timing_repeats", timing_repeats, 2 if quick else 50, smallest=0)
+    repeats = check_count("repeats", repeats, default=1 if quick else 3)
+    timing_repeats = check_count("timing_repeats", timing_repeats, smallest=0,
+                                 default=2 if quick else 50)
     for name, values in (("labelled", labelled), ("budgets", budgets)):
         if not values or not all(0 < v < 1 for v in values):
             raise ValueError(f"{name} must be fractions in (0, 1), got {list(values)}")
@@ -151,11 +151,3 @@ def _check_same_coding(records, classes):
                     f"classes coded {coded or 'ascending'}; this run is harness {HARNESS} "
                     f"coding them {list(classes)}: give a fresh --out folder")
 
-
-def _count(name, value, default, smallest):
-    """``value`` as an int of at least ``smallest`` (``default`` for None)."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < smallest:
-        raise ValueError(f"{name} must be an int >= {smallest}, got {value!r}")
-    return int(value)
