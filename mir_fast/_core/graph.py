@@ -293,7 +293,7 @@ class RBFGraph:
         (inputs close to each other together, so that the exact entries of one
         row find the rows they read in cache from its neighbours'), or None for
         ascending."""
-        return getattr(self.screen, "order", None)
+        return None if self.screen is None else self.screen.order
 
     def pass_blocks(self):
         """The sparse form's row blocks, in :meth:`pass_order`."""

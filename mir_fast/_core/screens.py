@@ -79,6 +79,7 @@ class Float32Screen:
 
     MAX_CANDIDATES = 0.2
     name = "float32"
+    order = None  # the pass takes the rows in ascending order
 
     def __init__(self, graph):
         eps = 2.0**-24
