@@ -23,6 +23,12 @@ smaller for a few percent more work.
 OpenMP runs over tiles of unlabelled rows; a row's result depends only on its tile,
 whose bounds depend only on ``tile_rows``, so results are identical bit for bit
 for any number of threads.  The caller must keep BLAS single-threaded.
+
+``fold_packed`` is the same reduction on the kernel's own product
+(``mir_packed.h``, ``mir_fast/_core/packed.py``): the labelled rows packed once per
+call and shared by the threads, every float32 feature slice summed in registers and
+added in double as it leaves them; its products depend on neither tiles nor threads.
+``block_statistics`` gives the whole-data column sums and largest row norm.
 """
 
 import numpy as np
@@ -219,3 +225,212 @@ def fold_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
                       &norm_lab[0], gamma, tile_labelled, k_slice, ubuf, lbuf, gbuf,
                       acc, dist, states, &best[r0], &dmin[r0], &dsecond[r0], &ssum[r0],
                       &norm_rows[r0])
+
+
+# ---------------------------------------------------------------------------------
+# The packed path: the kernel's own product (mir_packed.h) instead of BLAS.
+
+cdef extern from "mir_packed.h" nogil:
+    int mir_packed_isa()
+    int mir_packed_mr(int isa)
+    int mir_packed_nr(int isa, int itemsize)
+    void mir_packed_products_f32(int isa, const float *a, int64_t n_a, const float *b,
+                                 int64_t n_b, int64_t d, int64_t slice, double *c,
+                                 int64_t ldc)
+    void mir_packed_products_f64(int isa, const double *a, int64_t n_a, const double *b,
+                                 int64_t n_b, int64_t d, int64_t slice, double *c,
+                                 int64_t ldc)
+    void mir_scatter_f32(const float *row, int64_t d, int64_t w, int64_t r, float *panel)
+    void mir_scatter_f64(const double *row, int64_t d, int64_t w, int64_t r, double *panel)
+
+
+#: Bytes of vector alignment of the packed buffers.
+cdef int64_t ALIGN = 64
+
+
+def packed_isa():
+    """The instruction set of the packed kernels on this CPU: 2 (x86-64-v4), 1
+    (x86-64-v3), 0 (none: the dense kernel uses BLAS)."""
+    return mir_packed_isa()
+
+
+def packed_shape(int isa, int itemsize):
+    """(rows, columns) of the register block of the packed kernels: the panel widths
+    of unlabelled and labelled rows."""
+    return mir_packed_mr(isa), mir_packed_nr(isa, itemsize)
+
+
+cdef object aligned_empty(int64_t rows, int64_t cols, object dtype):
+    """An uninitialised C-ordered (rows, cols) array that starts ALIGN-aligned (so do
+    its rows when cols * itemsize is a multiple of ALIGN)."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(rows * cols * itemsize + ALIGN, dtype=np.uint8)
+    start = (-raw.ctypes.data) % ALIGN
+    return raw[start:start + rows * cols * itemsize].view(dtype).reshape(rows, cols)
+
+
+cdef inline void scatter(const work_t *row, int64_t d, int64_t width, int64_t r,
+                         work_t *panel) noexcept nogil:
+    if work_t is float:
+        mir_scatter_f32(row, d, width, r, panel)
+    else:
+        mir_scatter_f64(row, d, width, r, panel)
+
+
+cdef inline void packed_products(int isa, const work_t *a, int64_t n_a, const work_t *b,
+                                 int64_t n_b, int64_t d, int64_t slice,
+                                 double *c, int64_t ldc) noexcept nogil:
+    if work_t is float:
+        mir_packed_products_f32(isa, a, n_a, b, n_b, d, slice, c, ldc)
+    else:
+        mir_packed_products_f64(isa, a, n_a, b, n_b, d, slice, c, ldc)
+
+
+cdef void pack_rows(const data_t *X, int64_t d, const int64_t *rows, int64_t n,
+                    const work_t *mean, int64_t width, work_t *row, work_t *packed,
+                    double *sq_norms) noexcept nogil:
+    """Centre rows[0 .. n-1] into ``packed`` (panels of ``width`` rows, the last one
+    padded with zero rows) through the scratch ``row``; their squared norms into
+    ``sq_norms`` unless it is NULL."""
+    cdef int64_t i, k, padded = (n + width - 1) // width * width
+    for i in range(n):
+        centre(X + rows[i] * d, mean, d, row)
+        if sq_norms != NULL:
+            sq_norms[i] = sq_norm(row, d)
+        scatter(row, d, width, i % width, packed + (i // width) * width * d)
+    for k in range(d):
+        row[k] = 0
+    for i in range(n, padded):
+        scatter(row, d, width, i % width, packed + (i // width) * width * d)
+
+
+cdef void fold_packed_tile(const data_t *X, int64_t d, const work_t *packed_lab,
+                           int64_t lab0, int64_t n_lab, const int64_t *rows, int64_t n_u,
+                           const work_t *mean, const double *norm_lab, double gamma,
+                           int isa, int64_t mr, int64_t nr, int64_t block, int64_t slice,
+                           work_t *row, work_t *packed_u, double *products, double *dist,
+                           mir_row_state *states, double *norm_rows) noexcept nogil:
+    """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
+    - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time."""
+    cdef int64_t i, b0, n_b, n_a = (n_u + mr - 1) // mr
+    cdef double tile_min
+    pack_rows(X, d, rows, n_u, mean, mr, row, packed_u, norm_rows)
+    b0 = 0
+    while b0 < n_lab:
+        n_b = min(block, n_lab - b0)
+        packed_products(isa, packed_u, n_a, packed_lab + b0 * d, (n_b + nr - 1) // nr,
+                        d, slice, products, block)
+        for i in range(n_u):
+            tile_min = mir_expand_f64(products + i * block, norm_lab + lab0 + b0, n_b,
+                                      norm_rows[i], dist)
+            if work_t is float:
+                mir_fold_distances_fast(dist, n_b, tile_min, gamma, lab0 + b0, &states[i])
+            else:
+                mir_fold_distances(dist, n_b, tile_min, gamma, lab0 + b0, &states[i])
+        b0 += n_b
+
+
+def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
+                const int64_t[::1] rows, const work_t[::1] mean,
+                const double[::1] norm_lab, double gamma, int isa,
+                int64_t tile_rows, int64_t block, int64_t chunk, int64_t slice,
+                int n_threads, int64_t[::1] best, double[::1] dmin, double[::1] dsecond,
+                double[::1] ssum, double[::1] norm_rows):
+    """``fold_dense`` on the packed kernels of instruction set ``isa`` (``packed_isa``).
+
+    The labelled rows are centred and packed once per ``chunk`` of them (a multiple
+    of ``block``, which is a multiple of the labelled panel width), shared by all
+    threads; each thread packs its tiles of ``tile_rows`` unlabelled rows (a
+    multiple of the unlabelled panel width) and folds them ``block`` labelled rows
+    at a time.  ``slice``: features summed in the work type before the sum moves to
+    double.  A product depends on neither tiles nor threads, and the fold's blocks
+    sit on a fixed grid of the labelled rows, so the results are identical for any
+    number of threads and any ``tile_rows``.  Outputs as ``fold_dense``.
+    """
+    cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
+    cdef int64_t mr = mir_packed_mr(isa), nr = mir_packed_nr(isa, sizeof(work_t))
+    cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
+    cdef int64_t i, t, p, r0, n_u, c0, n_c, n_panels
+    cdef int tid
+    cdef work_t *row
+    if data_t is double and work_t is float:
+        refuse_float64_in_float32()
+    if n_rows == 0:
+        return
+    if tile_rows % mr or block % nr or chunk % block:
+        raise ValueError("tile_rows, block and chunk must be multiples of the panel widths")
+    dtype = numpy_dtype(<work_t *>NULL)
+    cdef work_t[:, ::1] packed_lab = aligned_empty(
+        1, (min(chunk, n_lab) + nr - 1) // nr * nr * d, dtype)
+    cdef work_t[:, ::1] packed_u = aligned_empty(n_threads, (tile_rows * d + 15) // 16 * 16,
+                                                 dtype)
+    cdef work_t[:, ::1] rowbuf = np.empty((n_threads, d), dtype=dtype)
+    cdef double[:, ::1] products = aligned_empty(n_threads, tile_rows * block, np.float64)
+    cdef double[:, ::1] dist = np.empty((n_threads, block))
+    cdef double[:, ::1] state_buf = np.empty((n_rows, STATE_DOUBLES))
+    cdef mir_row_state *states = <mir_row_state *>&state_buf[0, 0]
+    with nogil:
+        for i in range(n_rows):
+            mir_state_init(&states[i])
+        c0 = 0
+        while c0 < n_lab:
+            n_c = min(chunk, n_lab - c0)
+            n_panels = (n_c + nr - 1) // nr
+            for p in prange(n_panels, num_threads=n_threads, schedule='static'):
+                tid = mir_omp_thread_id()
+                pack_rows(&X[0, 0], d, &labelled[c0 + p * nr], min(nr, n_c - p * nr),
+                          &mean[0], nr, &rowbuf[tid, 0], &packed_lab[0, 0] + p * nr * d,
+                          NULL)
+            for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
+                tid = mir_omp_thread_id()
+                r0 = t * tile_rows
+                n_u = min(tile_rows, n_rows - r0)
+                fold_packed_tile(&X[0, 0], d, &packed_lab[0, 0], c0, n_c, &rows[r0], n_u,
+                                 &mean[0], &norm_lab[0], gamma, isa, mr, nr, block, slice,
+                                 &rowbuf[tid, 0], &packed_u[tid, 0], &products[tid, 0],
+                                 &dist[tid, 0], &states[r0], &norm_rows[r0])
+            c0 += n_c
+        for i in range(n_rows):
+            best[i] = states[i].i
+            dmin[i] = states[i].m
+            dsecond[i] = states[i].m2
+            ssum[i] = states[i].s
+
+
+# ---------------------------------------------------------------------------------
+# Whole-data statistics.
+
+cdef double block_sums(const data_t *X, int64_t n, int64_t d, double *sums) noexcept nogil:
+    """sums = column sums of the n x d rows X, rows added in order; returns the
+    largest squared row norm (NaN if a row has one)."""
+    cdef int64_t i, k
+    cdef double norm, largest = 0.0
+    for k in range(d):
+        sums[k] = 0.0
+    for i in range(n):
+        for k in range(d):
+            sums[k] += X[i * d + k]
+        if data_t is float:
+            norm = mir_sqnorm_f32(X + i * d, d)
+        else:
+            norm = mir_sqnorm_f64(X + i * d, d)
+        if norm > largest or norm != norm:
+            largest = norm
+    return largest
+
+
+def block_statistics(const data_t[:, ::1] X, int64_t block_rows, int n_threads,
+                     double[:, ::1] sums, double[::1] max_sq_norms):
+    """Per block of ``block_rows`` rows (from row 0): the column sums in double,
+    rows added in order (``sums[b]``), and the largest squared row norm in double
+    (``max_sq_norms[b]``).  Blocks run in parallel; each is summed on one thread, so
+    the results do not depend on the number of threads."""
+    cdef int64_t n = X.shape[0], d = X.shape[1], b, start
+    cdef int64_t n_blocks = (n + block_rows - 1) // block_rows
+    if n == 0:
+        return
+    with nogil:
+        for b in prange(n_blocks, num_threads=n_threads, schedule='static'):
+            start = b * block_rows
+            max_sq_norms[b] = block_sums(&X[0, 0] + start * d, min(block_rows, n - start),
+                                         d, &sums[b, 0])

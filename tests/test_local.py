@@ -14,8 +14,11 @@ from mir_fast._core.local import Basis, LocalPlan
 
 @pytest.fixture
 def small_calls_too(monkeypatch):
-    """Plan the local path for calls of any size (these test data are small)."""
+    """Plan the local path for calls of any size, at any modelled cost short of the
+    candidates' (these test data are small: the plan's fixed costs exceed the packed
+    cascade's, which ``test_the_path_declines_where_it_cannot_pay`` leaves alone)."""
     monkeypatch.setattr(dense, "LOCAL_MIN_WORK", 0)
+    monkeypatch.setattr(local, "LOCAL_SHARE", 4.0)
 
 
 def manifold(n, d, dim, noise, seed=1, offset=0.0):

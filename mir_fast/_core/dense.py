@@ -12,10 +12,12 @@ from functools import cached_property
 import numpy as np
 
 from .. import _dense, _exact
+from .._threads import effective_n_threads
 from .._validation import check_squared_norms
 from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
 from ._tiling import float32_slice, tile_labelled, tile_rows
 from .local import Basis, LocalPlan
+from .packed import PackedProduct
 
 #: The local path is only planned for calls of at least this many pair-features
 #: (unlabelled rows x labelled rows x features, all rows of the call): its basis and
@@ -47,16 +49,18 @@ class DenseStatistics:
         return cls.combine(cls.partials(X), X.shape[0])
 
     @classmethod
-    def partials(cls, X):
+    def partials(cls, X, n_threads=None):
         """(column sums in float64, largest squared row norm) of each grid block of
         X, in order; X may itself be a chunk of rows that starts on the grid."""
-        return [cls._block(X[start : start + cls.BLOCK_ROWS])
-                for start in range(0, X.shape[0], cls.BLOCK_ROWS)]
-
-    @staticmethod
-    def _block(rows):
-        block = np.asarray(rows, dtype=np.float64)
-        return block.sum(axis=0), float(np.einsum("ij,ij->i", block, block).max())
+        X = np.ascontiguousarray(X)
+        if X.dtype not in (np.float32, np.float64):
+            X = X.astype(np.float64)
+        n_blocks = -(-X.shape[0] // cls.BLOCK_ROWS)
+        sums = np.empty((n_blocks, X.shape[1]))
+        max_sq_norms = np.empty(n_blocks)
+        _dense.block_statistics(X, cls.BLOCK_ROWS, effective_n_threads(n_threads), sums,
+                                max_sq_norms)
+        return list(zip(sums, max_sq_norms.tolist()))
 
     @classmethod
     def combine(cls, partials, n_rows):
@@ -82,6 +86,8 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
     sliced = work_dtype == np.float32
     labelled_norms = []  # computed when the pass first runs
 
+    packed = PackedProduct.choose(len(labelled), n_features, work_dtype)
+
     def kernel(positions, height):
         if not labelled_norms:
             labelled_norms.append(centred_sq_norms(X, labelled, mean, n_threads))
@@ -89,11 +95,16 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
         reduced = Reduced.empty(len(positions))
         reduced.sq_norms = np.empty(len(positions))
         reduced.max_sq_norm_labelled = norm_lab.max()
-        _dense.fold_dense(X, labelled, rows[positions], mean, norm_lab, gamma,
-                          height or tile_rows(len(positions)),
-                          tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
-                          float32_slice(n_features), n_threads, reduced.nearest, reduced.d_min,
-                          reduced.d_second, reduced.weight_sum, reduced.sq_norms)
+        outputs = (reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum,
+                   reduced.sq_norms)
+        if packed is not None:
+            packed.fold(X, labelled, rows[positions], mean, norm_lab, gamma, n_threads,
+                        *outputs)
+        else:
+            _dense.fold_dense(X, labelled, rows[positions], mean, norm_lab, gamma,
+                              height or tile_rows(len(positions)),
+                              tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
+                              float32_slice(n_features), n_threads, *outputs)
         return reduced
 
     terms = float32_slice(n_features) if sliced else n_features
