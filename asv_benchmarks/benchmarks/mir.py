@@ -57,6 +57,20 @@ def cascade_only():
         dense.LOCAL_MIN_WORK = planned
 
 
+@contextlib.contextmanager
+def blas_cascade():
+    """The GEMM cascade on BLAS (the packed product and the local path off): the dense
+    kernel as it was before ``mir_fast/_core/packed.py``."""
+    from mir_fast._core import packed
+
+    enabled, packed.ENABLED = packed.ENABLED, False
+    try:
+        with cascade_only():
+            yield
+    finally:
+        packed.ENABLED = enabled
+
+
 def _dense_setup(bench, rows, dtype, labelled):
     n = DENSE_ROWS[rows]
     bench.X = clustered_pixels(n, 784, random_state=0).astype(dtype)
@@ -218,3 +232,51 @@ class LocalMIR:
         return _median_seconds(self._mir) / _median_seconds(self._cascade)
 
     track_ratio_to_cascade.unit = "mir_fast / cascade"
+
+
+class PackedProduct:
+    """The dense cascade (local path off) on its packed product against the same
+    cascade on BLAS, on real MNIST 1 vs 7 (gamma 5) and the CIFAR shape
+    (``clustered_pixels(10000, 3072)``), 25% labelled: time, and ratios to one GEMM
+    of the unlabelled x labelled shape and to the BLAS cascade."""
+
+    params = (["mnist", "cifar"], ["float32", "float64"], ["packed", "blas"])
+    param_names = ["data", "dtype", "product"]
+    timeout = 600
+
+    def setup(self, data, dtype, product):
+        if data == "mnist":
+            from mir_fast.datasets import mnist17
+
+            self.X = mnist17(dtype=np.dtype(dtype).type)[0]
+            self.gamma = 5.0
+        else:
+            self.X = clustered_pixels(10000, 3072, random_state=0).astype(dtype)
+            self.gamma = 0.55  # about gamma="auto"
+        self.y = _labels(len(self.X), 0.25)
+        self.XU = np.ascontiguousarray(self.X[self.y == -1])
+        self.XL = np.ascontiguousarray(self.X[self.y != -1])
+        self.product = product
+
+    def _cascade(self, product):
+        from mir_fast._core import packed
+
+        with (cascade_only() if product == "packed" else blas_cascade()):
+            assert (packed.PackedProduct.choose(len(self.XL), self.X.shape[1], self.X.dtype)
+                    is None) == (product == "blas")
+            return major_influence_range(self.X, self.y, gamma=self.gamma)
+
+    def time_cascade(self, data, dtype, product):
+        self._cascade(product)
+
+    def track_ratio_to_gemm(self, data, dtype, product):
+        return (_median_seconds(lambda: self._cascade(product))
+                / _median_seconds(lambda: self.XU @ self.XL.T))
+
+    track_ratio_to_gemm.unit = "cascade / GEMM"
+
+    def track_ratio_to_blas(self, data, dtype, product):
+        return (_median_seconds(lambda: self._cascade(product))
+                / _median_seconds(lambda: self._cascade("blas")))
+
+    track_ratio_to_blas.unit = "cascade / BLAS cascade"

@@ -20,9 +20,11 @@ The map
 
       data     pass 0                          pass 1                    last pass
       dense    float32 dot products            float64 dot products      exact
-               (``_dense.fold_dense``, slices  (``_dense.fold_dense``)   (``_exact.exact_dense``)
-               of <= 256 features summed in
-               double; float32 data only)
+               (slices of <= 256 features      (same kernels)            (``_exact.exact_dense``)
+               summed in double; float32
+               data only): ``_dense.fold_packed``
+               (own packed product, ``packed.py``)
+               or ``_dense.fold_dense`` (BLAS)
       CSR      double products: dense head +   -                         exact
                scattered tail                                            (``_exact.exact_csr``)
                (``_sparse.fold_csr``)

@@ -84,7 +84,10 @@ class PackedProduct:
 
 
 def tile_height(n_rows, n_threads):
-    """Unlabelled rows per tile: TILE_ROWS, or fewer so that every thread gets two
-    tiles (the results do not depend on it)."""
-    per_tile = n_rows // (2 * n_threads) // TILE_STEP * TILE_STEP
-    return int(min(TILE_ROWS, max(TILE_STEP, per_tile)))
+    """Unlabelled rows per tile: at most TILE_ROWS, in a number of tiles that is a
+    multiple of the threads (at least two each), so that a pass on few rows (the
+    float64 pass) keeps every thread busy to the end.  The results do not depend
+    on it."""
+    tiles = n_threads * max(2, -(-n_rows // (n_threads * TILE_ROWS)))
+    per_tile = -(-n_rows // tiles)
+    return int(min(TILE_ROWS, max(TILE_STEP, -(-per_tile // TILE_STEP) * TILE_STEP)))
