@@ -103,6 +103,30 @@ cdef void minus_two_dots_sliced(float *lbuf, float *ubuf, float *gbuf, double *a
         k0 += width
 
 
+cdef inline void fold_products(work_t *kind, const double *g, const double *norm_l,
+                               int64_t n, double norm_u, double gamma, int64_t col0,
+                               double *dist, mir_row_state *state) noexcept nogil:
+    """Fold one row's products ``g`` = -2 <u, l> with columns col0 .. col0 + n - 1
+    into its state (``mir_rowfold.h``); the float32 passes use the shorter
+    exponential, which their error bound accounts for.  ``kind`` only selects
+    work_t (pass NULL)."""
+    cdef double tile_min = mir_expand_f64(g, norm_l, n, norm_u, dist)
+    if work_t is float:
+        mir_fold_distances_fast(dist, n, tile_min, gamma, col0, state)
+    else:
+        mir_fold_distances(dist, n, tile_min, gamma, col0, state)
+
+
+cdef inline void unpack_states(const mir_row_state *states, int64_t n, int64_t *best,
+                               double *dmin, double *dsecond, double *ssum) noexcept nogil:
+    cdef int64_t i
+    for i in range(n):
+        best[i] = states[i].i
+        dmin[i] = states[i].m
+        dsecond[i] = states[i].m2
+        ssum[i] = states[i].s
+
+
 cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t n_lab,
                     const int64_t *rows, int64_t n_u, const work_t *mean,
                     const double *norm_lab, double gamma, int64_t tile_labelled,
@@ -112,7 +136,6 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
                     double *norm_u) noexcept nogil:
     """Reduce one tile of unlabelled rows against all labelled rows."""
     cdef int64_t i, j, l0, n_l
-    cdef double tile_min
     for i in range(n_u):
         centre(X + rows[i] * d, mean, d, ubuf + i * d)
         norm_u[i] = sq_norm(ubuf + i * d, d)
@@ -127,19 +150,13 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
                                   <int>k_slice)
         else:
             minus_two_dots(lbuf, ubuf, gbuf, <int>n_l, <int>n_u, <int>d)
+        if work_t is double:
+            acc = gbuf  # the GEMM's products are already in double
         for i in range(n_u):
-            if work_t is float:
-                tile_min = mir_expand_f64(acc + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
-                mir_fold_distances_fast(dist, n_l, tile_min, gamma, l0, &states[i])
-            else:
-                tile_min = mir_expand_f64(gbuf + i * n_l, norm_lab + l0, n_l, norm_u[i], dist)
-                mir_fold_distances(dist, n_l, tile_min, gamma, l0, &states[i])
+            fold_products(<work_t *>NULL, acc + i * n_l, norm_lab + l0, n_l, norm_u[i],
+                          gamma, l0, dist, &states[i])
         l0 += n_l
-    for i in range(n_u):
-        best[i] = states[i].i
-        dmin[i] = states[i].m
-        dsecond[i] = states[i].m2
-        ssum[i] = states[i].s
+    unpack_states(states, n_u, best, dmin, dsecond, ssum)
 
 
 #: Doubles per row state (``mir_row_state``) in the per-thread scratch.
@@ -313,7 +330,6 @@ cdef void fold_packed_tile(const data_t *X, int64_t d, const work_t *packed_lab,
     """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
     - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time."""
     cdef int64_t i, b0, n_b, n_a = (n_u + mr - 1) // mr
-    cdef double tile_min
     pack_rows(X, d, rows, n_u, mean, mr, row, packed_u, norm_rows)
     b0 = 0
     while b0 < n_lab:
@@ -321,12 +337,8 @@ cdef void fold_packed_tile(const data_t *X, int64_t d, const work_t *packed_lab,
         packed_products(isa, packed_u, n_a, packed_lab + b0 * d, (n_b + nr - 1) // nr,
                         d, slice, products, block)
         for i in range(n_u):
-            tile_min = mir_expand_f64(products + i * block, norm_lab + lab0 + b0, n_b,
-                                      norm_rows[i], dist)
-            if work_t is float:
-                mir_fold_distances_fast(dist, n_b, tile_min, gamma, lab0 + b0, &states[i])
-            else:
-                mir_fold_distances(dist, n_b, tile_min, gamma, lab0 + b0, &states[i])
+            fold_products(<work_t *>NULL, products + i * block, norm_lab + lab0 + b0, n_b,
+                          norm_rows[i], gamma, lab0 + b0, dist, &states[i])
         b0 += n_b
 
 
@@ -390,11 +402,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
                                  &rowbuf[tid, 0], &packed_u[tid, 0], &products[tid, 0],
                                  &dist[tid, 0], &states[r0], &norm_rows[r0])
             c0 += n_c
-        for i in range(n_rows):
-            best[i] = states[i].i
-            dmin[i] = states[i].m
-            dsecond[i] = states[i].m2
-            ssum[i] = states[i].s
+        unpack_states(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
 
 
 # ---------------------------------------------------------------------------------

@@ -140,25 +140,18 @@ MIR_DEFINE_PANELS(mir_panels_v3_f32, MIR_TARGET_V3, mir_slice_v3_f32, float, MIR
 MIR_DEFINE_PANELS(mir_panels_v3_f64, MIR_TARGET_V3, mir_slice_v3_f64, double, MIR_MR_V3, MIR_NR_V3_F64)
 
 /* The products of ``mir_panels_*`` for the instruction set ``isa`` (2 or 1). */
-MIR_STATIC void mir_packed_products_f32(int isa, const float *a, int64_t n_a,
-                                        const float *b, int64_t n_b, int64_t d,
-                                        int64_t slice, double *c, int64_t ldc)
-{
-    if (isa == 2)
-        mir_panels_v4_f32(a, n_a, b, n_b, d, slice, c, ldc);
-    else
-        mir_panels_v3_f32(a, n_a, b, n_b, d, slice, c, ldc);
-}
+#define MIR_DEFINE_PRODUCTS(NAME, WTYPE, PANELS_V4, PANELS_V3)                         \
+    MIR_STATIC void NAME(int isa, const WTYPE *a, int64_t n_a, const WTYPE *b,         \
+                         int64_t n_b, int64_t d, int64_t slice, double *c, int64_t ldc) \
+    {                                                                                  \
+        if (isa == 2)                                                                  \
+            PANELS_V4(a, n_a, b, n_b, d, slice, c, ldc);                               \
+        else                                                                           \
+            PANELS_V3(a, n_a, b, n_b, d, slice, c, ldc);                               \
+    }
 
-MIR_STATIC void mir_packed_products_f64(int isa, const double *a, int64_t n_a,
-                                        const double *b, int64_t n_b, int64_t d,
-                                        int64_t slice, double *c, int64_t ldc)
-{
-    if (isa == 2)
-        mir_panels_v4_f64(a, n_a, b, n_b, d, slice, c, ldc);
-    else
-        mir_panels_v3_f64(a, n_a, b, n_b, d, slice, c, ldc);
-}
+MIR_DEFINE_PRODUCTS(mir_packed_products_f32, float, mir_panels_v4_f32, mir_panels_v3_f32)
+MIR_DEFINE_PRODUCTS(mir_packed_products_f64, double, mir_panels_v4_f64, mir_panels_v3_f64)
 
 /* Copy ``row`` (d features) into row ``r`` of its panel (``panel``, width w). */
 #define MIR_DEFINE_SCATTER(NAME, WTYPE)                                                \
