@@ -143,7 +143,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma)
+    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads)
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)

@@ -168,18 +168,22 @@ class Basis:
         return LocalPlan(basis, self.mean, pl_sq, r_l, np.sqrt(sq_norms),
                          projected.astype(np.float32), e_p, e_r, 0.0)
 
-    def projections(self, X, rows, k):
+    def projections(self, X, rows, k, n_threads=1):
         """(the centred ``rows`` projected on the first ``k`` directions, their
-        squared norms), ``BLOCK_ROWS`` at a time on one BLAS thread."""
+        squared norms), ``BLOCK_ROWS`` at a time, each block on one BLAS thread and
+        the blocks on ``n_threads`` threads (the same bits for any number)."""
         basis = self.directions[:k]
         projected = np.empty((len(rows), k))
         sq_norms = np.empty(len(rows))
-        with single_threaded_blas():
-            for start in range(0, len(rows), BLOCK_ROWS):
-                part = slice(start, start + BLOCK_ROWS)
-                centred = np.subtract(X[rows[part]], self.mean, dtype=np.float64)
-                projected[part] = centred @ basis.T
-                sq_norms[part] = np.einsum("ij,ij->i", centred, centred)
+
+        def block(start):
+            part = slice(start, start + BLOCK_ROWS)
+            centred = np.subtract(X[rows[part]], self.mean, dtype=np.float64)
+            projected[part] = centred @ basis.T
+            sq_norms[part] = np.einsum("ij,ij->i", centred, centred)
+
+        with single_threaded_blas(), ThreadPoolExecutor(max(1, n_threads)) as pool:
+            list(pool.map(block, range(0, len(rows), BLOCK_ROWS)))
         return projected, sq_norms
 
 
@@ -203,16 +207,19 @@ class LocalPlan:
     expected_candidates: float
 
     @classmethod
-    def of(cls, X, labelled, basis, gamma):
+    def of(cls, X, labelled, basis, gamma, n_threads=1):
         """The plan of least modelled cost on ``basis`` (a :class:`Basis`), or None
         when the cascade is cheaper.  The model's candidates are counted for
         ``SAMPLE_ROWS`` labelled rows against ``REFERENCE_ROWS`` of them (scaled up
         to all ``l``: an overestimate, their nearest being farther), rows that are
-        not among those the bases were computed from."""
+        not among those the bases were computed from.  Once the pilot passes, the
+        projections of all labelled rows on every direction are computed once (on
+        ``n_threads`` threads), for the model and the plan."""
         if basis is None:
             return None
         n_lab, d = len(labelled), X.shape[1]
-        reference = labelled[evenly_spaced(n_lab, REFERENCE_ROWS)]
+        positions = evenly_spaced(n_lab, REFERENCE_ROWS)
+        reference = labelled[positions]
         pilot = Basis(X, reference[evenly_spaced(len(reference), PILOT_ROWS)], basis.mean)
         # sample rows outside both bases (a row in a basis's span is bounded too well)
         outside = np.flatnonzero(~np.isin(reference, np.concatenate([basis.rows, pilot.rows])))
@@ -230,9 +237,10 @@ class LocalPlan:
                 + EXACT_COST * 0.5 * count * n_lab / len(near) * d) > LOCAL_SHARE * cascade:
             return None
         best = None
-        projections = basis.projections(X, reference, max(basis.ranks))
+        projected, sq_norms = basis.projections(X, labelled, max(basis.ranks), n_threads)
         for k in basis.ranks:
-            count = basis.plan(X, reference, k, projections).sample_candidates(
+            count = basis.plan(X, reference, k,
+                               (projected[positions], sq_norms[positions])).sample_candidates(
                 X, reference, sample, window(gamma, len(reference)))
             count *= n_lab / len(reference)
             cost = k * d + 0.5 * n_lab * k + BOUND_COST * n_lab + EXACT_COST * count * d
@@ -240,7 +248,7 @@ class LocalPlan:
                 best = (cost, k, count)
         if best[0] > LOCAL_SHARE * cascade:
             return None
-        plan = basis.plan(X, labelled, best[1])
+        plan = basis.plan(X, labelled, best[1], (projected, sq_norms))
         plan.expected_candidates = best[2]
         return plan
 
