@@ -369,6 +369,8 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
         refuse_float64_in_float32()
     if n_rows == 0:
         return
+    if n_lab == 0:
+        raise ValueError("fold_packed needs at least one labelled row")
     if tile_rows % mr or block % nr or chunk % block:
         raise ValueError("tile_rows, block and chunk must be multiples of the panel widths")
     dtype = numpy_dtype(<work_t *>NULL)

@@ -119,6 +119,8 @@ def test_rejects_tiles_that_do_not_fit_the_register_blocks(rng):
         run_packed(X, labelled, rows, np.float64, 0.1, block=100)
     with pytest.raises(TypeError, match="float64 data"):
         run_packed(X, labelled, rows, np.float32, 0.1)
+    with pytest.raises(ValueError, match="at least one labelled row"):
+        run_packed(X, labelled[:0], rows, np.float64, 0.1)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
