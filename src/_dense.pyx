@@ -271,12 +271,6 @@ def packed_isa():
     return mir_packed_isa()
 
 
-def packed_shape(int isa, int itemsize):
-    """(rows, columns) of the register block of the packed kernels: the panel widths
-    of unlabelled and labelled rows."""
-    return mir_packed_mr(isa), mir_packed_nr(isa, itemsize)
-
-
 cdef object aligned_empty(int64_t rows, int64_t cols, object dtype):
     """An uninitialised C-ordered (rows, cols) array that starts ALIGN-aligned (so do
     its rows when cols * itemsize is a multiple of ALIGN)."""
@@ -364,7 +358,6 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
     cdef int64_t i, t, p, r0, n_u, c0, n_c, n_panels
     cdef int tid
-    cdef work_t *row
     if data_t is double and work_t is float:
         refuse_float64_in_float32()
     if n_rows == 0:

@@ -17,10 +17,12 @@
  * summing in the work type (float or double) in the order k = k0, k0 + 1, ... for
  * every (r, j), then adding the slice's sum to ``c`` in double (``first``: store
  * instead); the factor -2 is exact, so ``c`` ends as -2 <u, l> (the form
- * ``mir_expand_f64`` takes) with the bits of the unscaled sum.  A dot product is therefore a function of the two rows and of the slice
- * boundaries only: not of the tile, the panel or the thread it was computed in, and
- * its rounding is that of a sum of kc terms in the work type per slice (the float32
- * pass's error bound, ``_certificate``), plus the double sum of the slices.
+ * ``mir_expand_f64`` takes) with the bits of the unscaled sum.  A dot product is
+ * therefore a function of the two rows and of the slice boundaries only: not of the
+ * tile, the panel or the thread it was computed in, nor of the instruction set (both
+ * sum with fused multiply-adds in the same order), and its rounding is that of a sum
+ * of kc terms in the work type per slice (the float32 pass's error bound,
+ * ``_certificate``), plus the double sum of the slices.
  *
  * The register block fits the vector registers of the instruction set it is
  * compiled for: x86-64-v4 (32 512-bit registers) takes 6 x 32 floats or 6 x 16
@@ -100,9 +102,11 @@ MIR_STATIC int mir_packed_nr(int isa, int itemsize)
         _Pragma("GCC unroll 8") for (r = 0; r < MR; ++r) {                             \
             double *restrict cr = c + r * ldc;                                         \
             if (first) {                                                               \
-                _Pragma("omp simd") for (j = 0; j < NR; ++j) cr[j] = -2.0 * (double)acc[r][j]; \
+                _Pragma("omp simd") for (j = 0; j < NR; ++j)                           \
+                    cr[j] = -2.0 * (double)acc[r][j];                                  \
             } else {                                                                   \
-                _Pragma("omp simd") for (j = 0; j < NR; ++j) cr[j] += -2.0 * (double)acc[r][j]; \
+                _Pragma("omp simd") for (j = 0; j < NR; ++j)                           \
+                    cr[j] += -2.0 * (double)acc[r][j];                                 \
             }                                                                          \
         }                                                                              \
     }
@@ -120,9 +124,9 @@ MIR_DEFINE_SLICE(mir_slice_v3_f64, MIR_TARGET_V3, double, MIR_MR_V3, MIR_NR_V3_F
  * slice (kc NR values) stays in L1 while every unlabelled panel runs over it.
  */
 #define MIR_DEFINE_PANELS(NAME, TARGET, SLICE, WTYPE, MR, NR)                          \
-    TARGET MIR_STATIC void NAME(const WTYPE *restrict a, int64_t n_a, const WTYPE *restrict b,\
-                         int64_t n_b, int64_t d, int64_t slice, double *restrict c,    \
-                         int64_t ldc)                                                  \
+    TARGET MIR_STATIC void NAME(const WTYPE *restrict a, int64_t n_a,                  \
+                                const WTYPE *restrict b, int64_t n_b, int64_t d,       \
+                                int64_t slice, double *restrict c, int64_t ldc)        \
     {                                                                                  \
         int64_t p, q, k0, kc;                                                          \
         for (p = 0; p < n_b; ++p)                                                      \
@@ -134,10 +138,14 @@ MIR_DEFINE_SLICE(mir_slice_v3_f64, MIR_TARGET_V3, double, MIR_MR_V3, MIR_NR_V3_F
             }                                                                          \
     }
 
-MIR_DEFINE_PANELS(mir_panels_v4_f32, MIR_TARGET_V4, mir_slice_v4_f32, float, MIR_MR_V4, MIR_NR_V4_F32)
-MIR_DEFINE_PANELS(mir_panels_v4_f64, MIR_TARGET_V4, mir_slice_v4_f64, double, MIR_MR_V4, MIR_NR_V4_F64)
-MIR_DEFINE_PANELS(mir_panels_v3_f32, MIR_TARGET_V3, mir_slice_v3_f32, float, MIR_MR_V3, MIR_NR_V3_F32)
-MIR_DEFINE_PANELS(mir_panels_v3_f64, MIR_TARGET_V3, mir_slice_v3_f64, double, MIR_MR_V3, MIR_NR_V3_F64)
+MIR_DEFINE_PANELS(mir_panels_v4_f32, MIR_TARGET_V4, mir_slice_v4_f32, float,
+                  MIR_MR_V4, MIR_NR_V4_F32)
+MIR_DEFINE_PANELS(mir_panels_v4_f64, MIR_TARGET_V4, mir_slice_v4_f64, double,
+                  MIR_MR_V4, MIR_NR_V4_F64)
+MIR_DEFINE_PANELS(mir_panels_v3_f32, MIR_TARGET_V3, mir_slice_v3_f32, float,
+                  MIR_MR_V3, MIR_NR_V3_F32)
+MIR_DEFINE_PANELS(mir_panels_v3_f64, MIR_TARGET_V3, mir_slice_v3_f64, double,
+                  MIR_MR_V3, MIR_NR_V3_F64)
 
 /* The products of ``mir_panels_*`` for the instruction set ``isa`` (2 or 1). */
 #define MIR_DEFINE_PRODUCTS(NAME, WTYPE, PANELS_V4, PANELS_V3)                         \
