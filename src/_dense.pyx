@@ -320,11 +320,13 @@ cdef void fold_packed_tile(const data_t *X, int64_t d, const work_t *packed_lab,
                            const work_t *mean, const double *norm_lab, double gamma,
                            int isa, int64_t mr, int64_t nr, int64_t block, int64_t slice,
                            work_t *row, work_t *packed_u, double *products, double *dist,
-                           mir_row_state *states, double *norm_rows) noexcept nogil:
+                           mir_row_state *states, double *norm_rows,
+                           bint first_chunk) noexcept nogil:
     """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
-    - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time."""
+    - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time;
+    the rows' squared norms go to ``norm_rows`` with the first chunk."""
     cdef int64_t i, b0, n_b, n_a = (n_u + mr - 1) // mr
-    pack_rows(X, d, rows, n_u, mean, mr, row, packed_u, norm_rows)
+    pack_rows(X, d, rows, n_u, mean, mr, row, packed_u, norm_rows if first_chunk else NULL)
     b0 = 0
     while b0 < n_lab:
         n_b = min(block, n_lab - b0)
@@ -395,7 +397,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
                 fold_packed_tile(&X[0, 0], d, &packed_lab[0, 0], c0, n_c, &rows[r0], n_u,
                                  &mean[0], &norm_lab[0], gamma, isa, mr, nr, block, slice,
                                  &rowbuf[tid, 0], &packed_u[tid, 0], &products[tid, 0],
-                                 &dist[tid, 0], &states[r0], &norm_rows[r0])
+                                 &dist[tid, 0], &states[r0], &norm_rows[r0], c0 == 0)
             c0 += n_c
         unpack_states(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
 

@@ -13,7 +13,8 @@ from oracle import oracle_mir, sq_distances
 from mir_fast import _dense, auto_gamma, major_influence_range
 from mir_fast._core import dense, packed
 from mir_fast._core._certificate import UNIT_ROUNDOFF
-from mir_fast._core._tiling import float32_slice
+from mir_fast._core._tiling import (PACKED_TILE_ROWS, PACKED_TILE_STEP, float32_slice,
+                                     packed_tile_rows)
 from mir_fast._core.dense import DenseStatistics, centred_sq_norms
 
 #: Instruction sets this CPU runs (the tests run each one it has).
@@ -197,15 +198,15 @@ def test_large_labelled_sets_are_packed_in_chunks(monkeypatch):
 @pytest.mark.parametrize("n_rows,n_threads", [(1, 2), (100, 2), (355, 2), (1000, 3),
                                               (7500, 2), (100000, 3)])
 def test_tiles_fit_the_registers_and_share_out_evenly(n_rows, n_threads):
-    height = packed.tile_height(n_rows, n_threads)
+    height = packed_tile_rows(n_rows, n_threads)
     assert height % 6 == 0 and height % 4 == 0
-    assert height <= packed.TILE_ROWS
+    assert height <= PACKED_TILE_ROWS
     tiles = -(-n_rows // height)
-    if n_rows >= 2 * n_threads * packed.TILE_STEP:
+    if n_rows >= 2 * n_threads * PACKED_TILE_STEP:
         assert tiles >= n_threads
         # no thread gets two tiles more than another... or the tiles are as tall as
         # they may be
-        assert tiles % n_threads in (0, n_threads - 1) or height == packed.TILE_ROWS
+        assert tiles % n_threads in (0, n_threads - 1) or height == PACKED_TILE_ROWS
 
 
 class TestBlockStatistics:

@@ -1,5 +1,7 @@
 """Tile shapes of the kernels: functions of the row counts only, never of threads,
-so that results are identical for every thread count."""
+so that results are identical for every thread count.  The one exception is the
+packed dense product's tile height, which may follow the threads because its
+products do not depend on tiles (``mir_packed.h``)."""
 
 #: Unlabelled rows per tile once there are enough rows to keep every thread busy.
 TILE_ROWS = 512
@@ -10,6 +12,11 @@ SUPER_TILE_ROWS = 32 * TILE_ROWS
 LABELLED_TILE_BYTES = 2 << 20
 #: Bytes of the CSR kernel's product tile (a few unlabelled rows x all labelled rows).
 CSR_PRODUCT_TILE_BYTES = 1 << 20
+#: Unlabelled rows per tile of the packed dense product at most (each tile reads the
+#: packed labelled rows once), always a multiple of PACKED_TILE_STEP, which both
+#: register heights (6 and 4) divide.
+PACKED_TILE_ROWS = 192
+PACKED_TILE_STEP = 12
 #: Largest number of features summed in float32 before the sum moves to double.
 FLOAT32_SLICE = 256
 
@@ -41,3 +48,13 @@ def tile_labelled(n_features, itemsize, n_labelled):
     """Labelled rows per tile: about LABELLED_TILE_BYTES of gathered rows, 16..1024."""
     height = LABELLED_TILE_BYTES // (n_features * itemsize) // 16 * 16
     return int(min(max(height, 16), 1024, n_labelled))
+
+
+def packed_tile_rows(n_rows, n_threads):
+    """Unlabelled rows per tile of the packed product: at most PACKED_TILE_ROWS, in a
+    number of tiles that is a multiple of the threads (at least two each), so that a
+    pass on few rows (the float64 pass) keeps every thread busy to the end."""
+    tiles = n_threads * max(2, -(-n_rows // (n_threads * PACKED_TILE_ROWS)))
+    per_tile = -(-n_rows // tiles)
+    step = PACKED_TILE_STEP
+    return int(min(PACKED_TILE_ROWS, max(step, -(-per_tile // step) * step)))

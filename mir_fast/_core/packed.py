@@ -27,17 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _dense
-from ._tiling import float32_slice
+from ._tiling import float32_slice, packed_tile_rows
 
 #: Instruction set of the packed kernels on this CPU (2: x86-64-v4, 1: x86-64-v3,
 #: 0: none); ``ENABLED = False`` switches the path off (benchmarks compare with BLAS).
 ISA = _dense.packed_isa()
 ENABLED = True
-#: Unlabelled rows per tile at most (each tile reads the packed labelled rows once);
-#: fewer where the rows would not give every thread two tiles.  Always a multiple
-#: of TILE_STEP, which both register heights (6 and 4) divide.
-TILE_ROWS = 192
-TILE_STEP = 12
 #: Labelled rows folded at a time (a multiple of every register width).
 BLOCK = 256
 #: Largest packed copy of the labelled rows held at once; more are done in chunks.
@@ -79,15 +74,6 @@ class PackedProduct:
         """``_dense.fold_packed`` of ``rows`` against ``labelled`` into ``outputs``
         (nearest, d_min, d_second, weight_sum, sq_norms)."""
         _dense.fold_packed(X, labelled, rows, mean, norm_lab, gamma, self.isa,
-                           tile_height(len(rows), n_threads), BLOCK, self.chunk, self.slice,
+                           packed_tile_rows(len(rows), n_threads), BLOCK, self.chunk, self.slice,
                            n_threads, *outputs)
 
-
-def tile_height(n_rows, n_threads):
-    """Unlabelled rows per tile: at most TILE_ROWS, in a number of tiles that is a
-    multiple of the threads (at least two each), so that a pass on few rows (the
-    float64 pass) keeps every thread busy to the end.  The results do not depend
-    on it."""
-    tiles = n_threads * max(2, -(-n_rows // (n_threads * TILE_ROWS)))
-    per_tile = -(-n_rows // tiles)
-    return int(min(TILE_ROWS, max(TILE_STEP, -(-per_tile // TILE_STEP) * TILE_STEP)))

@@ -150,4 +150,3 @@ def _check_same_coding(records, classes):
                     f"{records}/{rq}.jsonl was recorded by harness {harness or 1} with "
                     f"classes coded {coded or 'ascending'}; this run is harness {HARNESS} "
                     f"coding them {list(classes)}: give a fresh --out folder")
-
