@@ -32,6 +32,7 @@ from mir_rowfold cimport (
     mir_sqdist_dd_f64,
     mir_sqdist_f32,
     mir_sqdist_f64,
+    mir_sqdist_f64_f32,
     mir_state_init,
 )
 
@@ -130,9 +131,38 @@ cdef void settle_dense(const data_t *X, int64_t d, int64_t r, const int64_t *lab
     settle(dist, lo, count, gamma, st, best, dmin, dsecond, ssum)
 
 
-cdef double[:, ::1] per_thread_row_scratch(int n_threads, int64_t n_lab):
-    """Distances, double-double tails and the row state, for one row per thread."""
-    return np.empty((n_threads, 2 * n_lab + sizeof(mir_row_state) // sizeof(double)))
+cdef double[:, ::1] per_thread_row_scratch(int n_threads, int64_t n_lab, int64_t d):
+    """Distances, double-double tails, the row state and the row in double
+    (``row_in_double``), for one row per thread."""
+    return np.empty((n_threads, 2 * n_lab + sizeof(mir_row_state) // sizeof(double) + d))
+
+
+cdef inline double *row_in_double(const data_t *X, int64_t d, int64_t r,
+                                  double *scratch) noexcept nogil:
+    """Row ``r`` of X as double: converted into ``scratch`` once (float32 X), so that
+    its distances to many rows do not convert it again; X's own row (float64 X)."""
+    cdef int64_t k
+    if data_t is float:
+        for k in range(d):
+            scratch[k] = X[r * d + k]
+        return scratch
+    else:
+        return <double *>(X + r * d)
+
+
+cdef inline double plain_sqdist(const data_t *X, int64_t d, const double *u,
+                                int64_t l) noexcept nogil:
+    """``sum_k (u_k - X[l, k])^2`` in double, ``u`` from ``row_in_double``: the
+    bits of ``mir_sqdist_f32`` / ``mir_sqdist_f64`` of the two rows."""
+    if data_t is float:
+        return mir_sqdist_f64_f32(u, X + l * d, d)
+    else:
+        return mir_sqdist_f64(u, X + l * d, d)
+
+
+cdef inline double *row_scratch(double *lo, int64_t n_lab) noexcept nogil:
+    """The ``row_in_double`` part of a ``per_thread_row_scratch`` row."""
+    return lo + n_lab + sizeof(mir_row_state) // sizeof(double)
 
 
 def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
@@ -147,19 +177,18 @@ def exact_dense(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t d = X.shape[1]
     cdef double *dist
     cdef double *lo
+    cdef const double *u
     if n_rows == 0:
         return
-    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab, d)
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
             lo = dist + n_lab
             r = rows[i]
+            u = row_in_double(&X[0, 0], d, r, row_scratch(lo, n_lab))
             for j in range(n_lab):
-                if data_t is float:
-                    dist[j] = mir_sqdist_f32(&X[r, 0], &X[labelled[j], 0], d)
-                else:
-                    dist[j] = mir_sqdist_f64(&X[r, 0], &X[labelled[j], 0], d)
+                dist[j] = plain_sqdist(&X[0, 0], d, u, labelled[j])
             settle_dense(&X[0, 0], d, r, &labelled[0], NULL, n_lab, dist, lo, gamma,
                          <mir_row_state *>(lo + n_lab), &best[i], &dmin[i], &dsecond[i],
                          &ssum[i])
@@ -180,7 +209,7 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
     cdef double cutoff, nan = float("nan")
     if n_rows == 0:
         return
-    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab, 0)
     with nogil:
         for i in prange(n_rows, num_threads=n_threads, schedule='dynamic'):
             dist = &dwork[mir_omp_thread_id(), 0]
@@ -272,10 +301,11 @@ def exact_dense_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double *lo
     cdef int64_t *near
     cdef const int *cand
+    cdef const double *u
     cdef double limit
     if n_rows == 0 or n_lab == 0:
         return
-    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab)
+    cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab, d)
     cdef int64_t[:, ::1] nwork = np.empty((n_threads, n_lab), dtype=np.int64)
     with nogil:
         for q in prange(n_rows, num_threads=n_threads, schedule='static', chunksize=16):
@@ -286,11 +316,9 @@ def exact_dense_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
             r = rows[i]
             cand = &indices[indptr[i]]
             count = indptr[i + 1] - indptr[i]
+            u = row_in_double(&X[0, 0], d, r, row_scratch(lo, n_lab))
             for c in range(count):
-                if data_t is float:
-                    dist[c] = mir_sqdist_f32(&X[r, 0], &X[labelled[cand[c]], 0], d)
-                else:
-                    dist[c] = mir_sqdist_f64(&X[r, 0], &X[labelled[cand[c]], 0], d)
+                dist[c] = plain_sqdist(&X[0, 0], d, u, labelled[cand[c]])
             limit = mir_min(dist, count) + window
             kept = 0
             for c in range(count):  # ascending positions, as in exact_dense

@@ -218,23 +218,39 @@ MIR_STATIC void mir_accumulate_f32(const float *restrict src, double *restrict d
     }
 }
 
-/* Squared Euclidean distance of two dense rows, accumulated in double. */
-#define MIR_DEFINE_SQDIST(NAME, XTYPE)                                                 \
+/* Squared Euclidean distance of two dense rows, accumulated in double: feature k
+ * goes to lane k mod MIR_SQDIST_LANES (independent chains, so the loop is not bound
+ * by the latency of one accumulator), the lanes are then summed in a fixed order.
+ * The bits depend only on the two rows' values: mir_sqdist_f64_f32 of a float32 row
+ * converted to double once gives those of mir_sqdist_f32, without converting that
+ * row again for every partner. */
+#define MIR_SQDIST_LANES 32
+#define MIR_DEFINE_SQDIST(NAME, ATYPE, BTYPE)                                          \
     MIR_MULTIVERSION                                                                   \
-    MIR_STATIC double NAME(const XTYPE *restrict a, const XTYPE *restrict b, int64_t d)   \
+    MIR_STATIC double NAME(const ATYPE *restrict a, const BTYPE *restrict b, int64_t d)   \
     {                                                                                  \
-        double acc = 0.0;                                                              \
-        int64_t k;                                                                     \
-        _Pragma("omp simd reduction(+ : acc)")                                         \
-        for (k = 0; k < d; ++k) {                                                      \
-            double diff = (double)a[k] - (double)b[k];                                 \
-            acc += diff * diff;                                                        \
+        double lane[MIR_SQDIST_LANES] = {0.0};                                         \
+        int64_t k = 0, j;                                                              \
+        for (; k + MIR_SQDIST_LANES <= d; k += MIR_SQDIST_LANES) {                     \
+            _Pragma("omp simd")                                                        \
+            for (j = 0; j < MIR_SQDIST_LANES; ++j) {                                   \
+                double diff = (double)a[k + j] - (double)b[k + j];                     \
+                lane[j] += diff * diff;                                                \
+            }                                                                          \
         }                                                                              \
+        for (j = 0; k + j < d; ++j) {                                                  \
+            double diff = (double)a[k + j] - (double)b[k + j];                         \
+            lane[j] += diff * diff;                                                    \
+        }                                                                              \
+        double acc = 0.0;                                                              \
+        for (j = 0; j < MIR_SQDIST_LANES; ++j)                                         \
+            acc += lane[j];                                                            \
         return acc;                                                                    \
     }
 
-MIR_DEFINE_SQDIST(mir_sqdist_f32, float)
-MIR_DEFINE_SQDIST(mir_sqdist_f64, double)
+MIR_DEFINE_SQDIST(mir_sqdist_f32, float, float)
+MIR_DEFINE_SQDIST(mir_sqdist_f64, double, double)
+MIR_DEFINE_SQDIST(mir_sqdist_f64_f32, double, float)
 
 /*
  * Double-double accumulation for the exact pass: (*s, *c) += (x - y)^2 with the

@@ -19,6 +19,7 @@ cdef extern from "mir_rowfold.h" nogil:
     void mir_accumulate_f32(const float *src, double *dst, int64_t n, int first)
     double mir_sqdist_f32(const float *a, const float *b, int64_t d)
     double mir_sqdist_f64(const double *a, const double *b, int64_t d)
+    double mir_sqdist_f64_f32(const double *a, const float *b, int64_t d)
     void mir_dd_add_sq_diff(double x, double y, double *s, double *c)
     double mir_dd_normalise(double s, double c, double *lo)
     double mir_sqdist_dd_f32(const float *a, const float *b, int64_t d, double *lo)

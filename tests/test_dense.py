@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import oracle_mir, oracle_mir_exact
 
-from mir_fast import major_influence_range
+from mir_fast import _exact, major_influence_range
 from mir_fast._openmp import openmp_enabled
 
 THREADS = [1, 2, None]
@@ -246,3 +246,26 @@ def test_build_matches_expectation():
     else:
         assert openmp_enabled()
         assert effective_n_threads(2) == 2
+
+
+@pytest.mark.parametrize("d", [7, 32, 100])
+def test_exact_pass_float32_is_its_float64_copy_bit_for_bit(rng, d):
+    """The exact pass converts a float32 row to double once and reuses it: every
+    output is the bits of the same pass on the float64 copy (the feature count
+    below, at and above the sum's lane count)."""
+    X32 = rng.normal(size=(600, d)).astype(np.float32)
+    X32[500:520] = X32[:20]  # duplicates of labelled rows: exact ties
+    labelled, rows = np.arange(0, 600, 3), np.setdiff1d(np.arange(600), np.arange(0, 600, 3))
+    outputs = []
+    for X in (X32, X32.astype(np.float64)):
+        out = (np.empty(len(rows), np.int64), np.empty(len(rows)), np.empty(len(rows)),
+               np.empty(len(rows)))
+        _exact.exact_dense(X, labelled, rows, 0.5, 2, *out)
+        outputs.append(out)
+    for a, b in zip(*outputs):
+        np.testing.assert_array_equal(a, b)
+    y = np.full(600, -1)
+    y[labelled] = np.arange(len(labelled)) % 2
+    oracle = oracle_mir(X32.astype(np.float64), y, 0.5)
+    np.testing.assert_array_equal(labelled[outputs[0][0]], oracle.dominant)
+    np.testing.assert_allclose(1.0 / outputs[0][3], oracle.share, rtol=1e-12)
