@@ -12,7 +12,7 @@ from oracle import oracle_mir, sq_distances
 
 from mir_fast import _dense, auto_gamma, major_influence_range
 from mir_fast._core import dense, packed
-from mir_fast._core._certificate import UNIT_ROUNDOFF
+from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
 from mir_fast._core._tiling import (PACKED_TILE_ROWS, PACKED_TILE_STEP, float32_slice,
                                      packed_tile_rows)
 from mir_fast._core.dense import DenseStatistics, centred_sq_norms
@@ -72,11 +72,6 @@ def run_packed(X, labelled, rows, work_dtype, gamma, isa=2, tile_rows=96, block=
     return outputs, norm_lab, width
 
 
-def error_bound(terms, eps, sq_norms, norm_lab):
-    """The certificate's bound on every computed squared distance (``_certificate``)."""
-    return (terms + 4.0) * (eps + 2.0**-53) * (np.sqrt(sq_norms) + np.sqrt(norm_lab.max()))**2
-
-
 @pytest.mark.parametrize("isa", ISAS)
 @pytest.mark.parametrize("data_dtype,work_dtype",
                          [(np.float32, np.float32), (np.float32, np.float64),
@@ -95,7 +90,8 @@ def test_products_are_within_the_certificates_bound(rng, isa, data_dtype, work_d
         X, labelled, rows, work_dtype, gamma, isa=isa)
     D = np.sort(sq_distances(X[rows], X[labelled]), axis=1)
     terms = width if work_dtype == np.float32 else d
-    delta = error_bound(terms, UNIT_ROUNDOFF[np.dtype(work_dtype)], sq_norms, norm_lab)
+    delta = distance_error_bound(sq_norms, norm_lab.max(), terms,
+                                 UNIT_ROUNDOFF[np.dtype(work_dtype)], norm_terms=d)
     assert np.all(np.abs(d_min - D[:, 0]) <= delta)
     assert np.all(np.abs(d_second - D[:, 1]) <= delta)
     true_nearest = sq_distances(X[rows], X[labelled]).argmin(axis=1)

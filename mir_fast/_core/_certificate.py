@@ -5,19 +5,30 @@ Every unlabelled row ``u`` needs three facts about its distances
 ties), ``d_min``, and ``s_u = sum_l exp(-gamma (d_ul - d_min))``, whose inverse is
 the share of the labelled influence held by the nearest one.  The fast kernels
 compute ``d_ul`` by the expansion ``||u||^2 + ||l||^2 - 2 <u, l>``; their error is
-bounded (Higham's bound for a dot product of ``k`` terms) by
+bounded by
 
-    delta_u = (k + 4) * (eps + 2^-53) * (||u|| + max_l ||l||)^2,
+    delta_u = ((k / 2 + 3 + k^2 eps) eps + (f + f / k + 4) 2^-53)
+              * (||u|| + max_l ||l||)^2,
 
 with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
 float32, 2^-53 for float64), ``k`` the number of terms summed in that precision
 (the number of features; in float32 the width of a feature slice, whose partial
-sums are added in double; for CSR the largest number of non-zeros in a row), and
-norms taken after centring (dense).  The rounding of the dot product contributes
-at most ``2 gamma_k ||u|| ||l|| <= (k / 2) eps (||u|| + ||l||)^2``, the centring
-``2 eps (||u|| + ||l||)^2``, and the squared norms (always accumulated in double)
-``k 2^-53 (||u|| + ||l||)^2``; the constant covers their sum with a factor of
-about two to spare.
+sums are added in double; for CSR the largest number of non-zeros in a row), ``f``
+the number of terms of each squared norm, always summed in double (the features;
+for CSR ``k`` again), and norms taken after centring (dense).  Term by term, with
+``a = ||u||``, ``b = ||l||`` and ``2ab <= (a + b)^2 / 2``:
+
+* the dot product of the rounded centred rows, a sum of ``k`` products per
+  slice: ``2 gamma_k (1 + eps)^2 ab <= (k / 2 + k^2 eps) eps (a + b)^2`` (Higham's
+  ``gamma_k = k eps / (1 - k eps)``, any order of summation, fused or not);
+* the centring, each coordinate rounded once (relative ``eps``): it moves
+  ``||u - l||^2`` by at most ``2 eps (1 + eps) (a + b)^2 <= 3 eps (a + b)^2``;
+* the squared norms, ``f`` terms in double: ``(f + 1) 2^-53 (a^2 + b^2)``;
+* the ``f / k`` slice sums added in double, ``(f / k + 1) 2^-53 ab``, and the two
+  additions of the expansion, ``2^-52 (a + b)^2``.
+
+(Before 2026-12-06 the bound was ``(k + 4)(eps + 2^-53)``: the float32 dot
+product's share doubled; this one is what the items above sum to, rounded up.)
 
 A row's decision is certain when
 
@@ -116,21 +127,31 @@ class Pass:
     tiles of ``height`` rows (None: the kernel's own choice for that many rows) and
     returns :class:`Reduced`; ``unit_roundoff`` is that of its dot products,
     ``terms(rows)`` the number of terms each row's dot products sum in that
-    precision, ``exp_error`` the relative error of its exponentials beyond double.
+    precision, ``exp_error`` the relative error of its exponentials beyond double,
+    ``norm_terms`` the number each squared norm sums in double (None: ``terms``).
     """
 
     kernel: Callable
     unit_roundoff: float
     terms: Callable
     exp_error: float = 0.0
+    norm_terms: int = None
+
+
+def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=None):
+    """``delta_u`` of the module docstring for rows of centred squared norms
+    ``sq_norms``."""
+    terms = np.asarray(terms, dtype=np.float64)
+    norm_terms = terms if norm_terms is None else np.float64(norm_terms)
+    relative = ((terms / 2.0 + 3.0 + terms * terms * eps) * eps
+                + (norm_terms + norm_terms / terms + 4.0) * 2.0**-53)
+    return relative * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
 
 
 def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
-                   gamma, threshold, n_labelled, exp_error=0.0):
+                   gamma, threshold, n_labelled, exp_error=0.0, norm_terms=None):
     """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
-    delta = (terms + 4.0) * (eps + 2.0**-53) * (
-        np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)
-    ) ** 2
+    delta = distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms)
     close_to_tie = nearest_gap <= 2.0 * delta
     slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50 + 2.0 * exp_error
     close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
@@ -173,7 +194,8 @@ def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None, lo
             unsure = uncertain_rows(reduced.d_second - reduced.d_min, reduced.weight_sum,
                                     reduced.sq_norms, reduced.max_sq_norm_labelled,
                                     step.terms(group), step.unit_roundoff, gamma, threshold,
-                                    n_labelled, exp_error=step.exp_error)
+                                    n_labelled, exp_error=step.exp_error,
+                                    norm_terms=step.norm_terms)
             still.append(group[unsure])
         pending = np.concatenate(still)
     if pending.size:

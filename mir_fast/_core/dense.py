@@ -110,7 +110,7 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
     terms = float32_slice(n_features) if sliced else n_features
     return Pass(kernel=kernel, unit_roundoff=UNIT_ROUNDOFF[work_dtype],
                 terms=lambda positions: terms,
-                exp_error=FAST_EXP_ERROR if sliced else 0.0)
+                exp_error=FAST_EXP_ERROR if sliced else 0.0, norm_terms=n_features)
 
 
 def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,

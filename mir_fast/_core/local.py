@@ -90,6 +90,9 @@ PILOT_ROWS = 128
 PILOT_RANK = 64
 PILOT_REFERENCE = 384
 PILOT_STRIDE = 4
+#: A basis from at most this many rows comes from their Gram matrix directly (one
+#: product and an eigendecomposition: cheaper than sketching so few rows).
+GRAM_ROWS = 160
 #: Per-unlabelled-row costs, in float64 GEMM multiply-adds (fitted on MNIST 1 vs 7,
 #: 25% labelled, this project's 2-core AVX-512 machine; docs/performance.md): one
 #: bound and candidate test, one feature of a kept row's exact distance, and one
@@ -325,16 +328,20 @@ class LocalPlan:
 
 def _principal_directions(rows, k):
     """About the ``k`` leading right singular vectors of ``rows`` (m x d), as
-    orthonormal rows: a randomized range finder (fixed seed, one power iteration),
-    then the eigenvectors of the small projected Gram matrix.  Any orthonormal rows
-    make the bound valid (their distance from orthonormality is measured,
-    ``Basis.plan``); how well they capture the data only decides how much is
-    pruned."""
+    orthonormal rows: the eigenvectors of the rows' Gram matrix where there are few
+    rows (``m <= GRAM_ROWS``: the pilot's basis), else a randomized range finder
+    (fixed seed, one power iteration) and the eigenvectors of the small projected
+    Gram matrix.  Any orthonormal rows make the bound valid (their distance from
+    orthonormality is measured, ``Basis.plan``); how well they capture the data only
+    decides how much is pruned."""
     m, d = rows.shape
-    width = min(d, m, k + 8)
-    sketch = rows @ np.random.default_rng(0).standard_normal((d, width))
-    q, _ = np.linalg.qr(rows @ (rows.T @ np.linalg.qr(sketch)[0]))
-    small = q.T @ rows  # width x d: the rows' span, sketched
+    if m <= GRAM_ROWS:
+        small = rows
+    else:
+        width = min(d, m, k + 8)
+        sketch = rows @ np.random.default_rng(0).standard_normal((d, width))
+        q, _ = np.linalg.qr(rows @ (rows.T @ np.linalg.qr(sketch)[0]))
+        small = q.T @ rows  # width x d: the rows' span, sketched
     values, vectors = np.linalg.eigh(small @ small.T)
     top = np.argsort(values)[::-1][:k]
     floor = max(values[top[0]], 1e-300) * 1e-12  # directions the rows barely span
