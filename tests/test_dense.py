@@ -269,3 +269,46 @@ def test_exact_pass_float32_is_its_float64_copy_bit_for_bit(rng, d):
     oracle = oracle_mir(X32.astype(np.float64), y, 0.5)
     np.testing.assert_array_equal(labelled[outputs[0][0]], oracle.dominant)
     np.testing.assert_allclose(1.0 / outputs[0][3], oracle.share, rtol=1e-12)
+
+
+@pytest.mark.parametrize("d", [40, 700])
+def test_near_ties_at_the_float32_bound_are_settled_exactly(rng, d):
+    """Each unlabelled row has two labelled rows whose distances differ by a
+    relative gap spread over 1e-9 .. 3, so that some gaps fall just outside the
+    float32 pass's error bound (certified there) and some inside (sent on): every
+    nearest row and score is the oracle's (exact distances of the float32 values),
+    and the float32 pass did certify rows with gaps within four times its bound."""
+    from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
+    from mir_fast._core._tiling import float32_slice
+
+    n_pairs = 400
+    U = rng.normal(size=(n_pairs, d))
+    V = rng.normal(size=(n_pairs, d))
+    V *= 2.0 / np.linalg.norm(V, axis=1, keepdims=True)
+    W = rng.normal(size=(n_pairs, d))
+    W -= (W * V).sum(axis=1, keepdims=True) * V / 4.0  # W orthogonal to V
+    W *= 2.0 / np.linalg.norm(W, axis=1, keepdims=True)
+    gaps = np.logspace(-9, 0.5, n_pairs)
+    # ||u - l1||^2 = 4, ||u - l2||^2 = 4 (1 + gap): l2 on a sphere a little larger
+    L1 = U + V
+    L2 = U + W * np.sqrt(1.0 + gaps)[:, None]
+    X = np.vstack([U, L1, L2, rng.normal(size=(200, d))]).astype(np.float32)
+    y = np.full(len(X), -1)
+    y[n_pairs:] = np.arange(len(X) - n_pairs) % 3
+    # a threshold away from the near-ties' share of about 1/2: the tie test decides
+    result = major_influence_range(X, y, gamma=0.05, threshold=0.3)
+    expected = oracle_mir(X.astype(np.float64), y, 0.05, threshold=0.3)  # ties settled exactly
+    np.testing.assert_array_equal(result.dominant, expected.dominant)
+    np.testing.assert_array_equal(result.scores, expected.scores)
+
+    X64 = X.astype(np.float64)
+    labelled = np.flatnonzero(y != -1)
+    centred = X64 - X64.mean(axis=0)
+    sq = (centred**2).sum(axis=1)
+    delta = distance_error_bound(sq[:n_pairs], sq[labelled].max(), float32_slice(d),
+                                 UNIT_ROUNDOFF[np.dtype(np.float32)], norm_terms=d)
+    D = np.sort(((X64[:n_pairs, None, :] - X64[None, labelled, :]) ** 2).sum(axis=2), axis=1)
+    true_gap = D[:, 1] - D[:, 0]
+    edge = (result.stage == 0) & (true_gap < 4.0 * delta)
+    assert edge.sum() >= 5, "no row certified close to the float32 bound"
+    assert ((result.stage > 0) & (true_gap > 0)).any(), "no near tie sent on"
