@@ -146,3 +146,18 @@ def test_rcv1_like_shape():
     np.testing.assert_allclose(np.sqrt(X.multiply(X).sum(axis=1)).A1, 1.0)
     frequencies = np.bincount(X.indices, minlength=X.shape[1])
     assert frequencies[:10].min() > 20 * np.median(frequencies[frequencies > 0])  # Zipf head
+
+
+def test_rows_without_non_zeros_are_exact_ties():
+    """Every row empty: every distance is 0, a tie the exact pass settles (the first
+    labelled row wins, the share is 1/l); the error bound of rows with no terms is
+    0, not undefined."""
+    X = sp.csr_matrix((60, 12))
+    y = np.full(60, -1)
+    y[:4] = [0, 1, 0, 1]
+    result = major_influence_range(X, y, gamma=3.0, threshold=0.2)
+    expected = oracle_mir(X, y, 3.0, threshold=0.2)
+    np.testing.assert_array_equal(result.dominant, np.zeros(56, dtype=np.int64))
+    np.testing.assert_array_equal(result.scores, expected.scores)
+    np.testing.assert_allclose(result.share, 0.25)
+    assert np.all(result.stage >= 1)  # settled by the exact pass, not the first

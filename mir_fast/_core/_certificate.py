@@ -143,8 +143,9 @@ def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=
     ``sq_norms``."""
     terms = np.asarray(terms, dtype=np.float64)
     norm_terms = terms if norm_terms is None else np.float64(norm_terms)
+    slices = norm_terms / np.maximum(terms, 1.0)  # rows with no terms: no slices
     relative = ((terms / 2.0 + 3.0 + terms * terms * eps) * eps
-                + (norm_terms + norm_terms / terms + 4.0) * 2.0**-53)
+                + (norm_terms + slices + 4.0) * 2.0**-53)
     return relative * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
 
 
