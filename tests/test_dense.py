@@ -9,6 +9,8 @@ from hypothesis import strategies as st
 from oracle import oracle_mir, oracle_mir_exact, sq_distances
 
 from mir_fast import _exact, major_influence_range
+from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
+from mir_fast._core._tiling import float32_slice
 from mir_fast._openmp import openmp_enabled
 
 THREADS = [1, 2, None]
@@ -278,9 +280,6 @@ def test_near_ties_at_the_float32_bound_are_settled_exactly(rng, d):
     float32 pass's error bound (certified there) and some inside (sent on): every
     nearest row and score is the oracle's (exact distances of the float32 values),
     and the float32 pass did certify rows with gaps within four times its bound."""
-    from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
-    from mir_fast._core._tiling import float32_slice
-
     n_pairs = 400
     U = rng.normal(size=(n_pairs, d))
     V = rng.normal(size=(n_pairs, d))
