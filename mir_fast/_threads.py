@@ -96,8 +96,20 @@ def _controller():
 
 @contextmanager
 def single_threaded_blas():
-    """Limit every loaded BLAS to one thread for the duration of the block."""
+    """Limit every loaded BLAS to one thread for the duration of the block (the
+    kernels' calls: the libraries loaded at the first call, found once)."""
     with _controller().limit(limits=1, user_api="blas"):
+        yield
+
+
+@contextmanager
+def blas_threads(n_threads):
+    """Limit every BLAS loaded so far to ``n_threads`` threads for the duration of the
+    block (long runs such as the experiments: the libraries are looked up afresh, so
+    one loaded since the first kernel call is limited too)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n_threads, user_api="blas"):
         yield
 
 

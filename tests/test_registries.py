@@ -93,3 +93,31 @@ def test_unknown_names_list_the_registered_ones(toy_entries):
         victims.make_victim("nope", 1.0)
     with pytest.raises(ValueError, match="count"):
         reproduce("nope", "toy")
+
+
+def _blas_threads():
+    from threadpoolctl import threadpool_info
+
+    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
+
+
+class BlasThreads(CountLabelled):
+    """A toy question that records the BLAS thread counts it runs under."""
+
+    NAME, seen = "blas-threads", []
+
+    @classmethod
+    def run(cls, problem, store, plan, progress):
+        cls.seen.append(_blas_threads())
+
+
+def test_reproduce_holds_blas_to_n_jobs_threads(toy_entries, monkeypatch, tmp_path):
+    from threadpoolctl import threadpool_limits
+
+    monkeypatch.setitem(QUESTIONS, "blas-threads", BlasThreads)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert _blas_threads() == {2}
+        reproduce("blas-threads", "toy", quick=True, n_jobs=1, out=str(tmp_path),
+                  progress=False)
+        assert _blas_threads() == {2}
+    assert BlasThreads.seen == [{1}]

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mir_fast import datasets
+from mir_fast import datasets, victims
 from mir_fast.victims import (BatchedVictim, CachedRBFKernel, inductive_error, make_victim,
                               transductive_error)
 
@@ -177,3 +177,28 @@ def test_inductive_models_are_seeded_and_learn(model):
     assert error < 0.1
     wrong = np.where(y == 1, 7, 1)
     assert inductive_error(model, X, wrong, X_test, y_test) > 0.9
+
+
+def test_inductive_fits_run_blas_on_one_thread(monkeypatch):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen = []
+
+    def note_blas_threads():
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+
+    class Spy:
+        def __init__(self, random_state):
+            pass
+
+        def fit(self, X, y):
+            note_blas_threads()
+
+        def predict(self, X):
+            note_blas_threads()
+            return np.zeros(len(X), dtype=np.int64)
+
+    monkeypatch.setitem(victims.INDUCTIVE_MODELS, "spy", Spy)
+    with threadpool_limits(limits=2, user_api="blas"):
+        assert inductive_error("spy", np.ones((3, 2)), [0, 1, 0], np.ones((2, 2)), [0, 1]) == 0.5
+    assert seen == [{1}, {1}]

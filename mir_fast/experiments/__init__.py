@@ -10,6 +10,7 @@ import os
 import time
 
 from .._figures import require_figure_library
+from .._threads import blas_threads, effective_n_threads
 from .._validation import check_count
 from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
@@ -71,6 +72,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     timing_repeats : int
         RQ3 timing runs per method and protocol; default 50 (the paper's), 2 with
         ``quick``; 0 runs RQ3's effectiveness alone.
+    n_jobs : int, optional
+        Threads, BLAS included (scikit-learn's meaning; ``--n-jobs 1`` keeps the run
+        on one core).
     out : str
         Folder for records and reports (default ``mir-fast-results/<dataset>``).
         Records already there are reused: an interrupted run resumes.
@@ -107,8 +111,9 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     show = _progress(progress)
     chosen = tuple(QUESTIONS) if question == "all" else (question,)
     stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
-    for name, store in stores.items():
-        QUESTIONS[name].run(problem, store, plan, show)
+    with blas_threads(effective_n_threads(n_jobs)):
+        for name, store in stores.items():
+            QUESTIONS[name].run(problem, store, plan, show)
     files = rewrite_report(folder, dataset)
     return {"folder": folder, "files": [s.path for s in stores.values()] + files,
             "seconds": time.perf_counter() - start}
