@@ -297,7 +297,8 @@ def _add_reproduce(commands):
     command.add_argument("--quick", action="store_true", help="every RQ on digits17, once")
     command.add_argument("--data-home", help="folder with the data set's files")
     command.add_argument("--max-train", type=int, help="keep the first N transductive inputs")
-    command.add_argument("--n-jobs", type=int, default=None, help="threads (default: cores)")
+    command.add_argument("--n-jobs", type=int, default=None,
+                         help="threads, BLAS included (default: cores)")
     command.add_argument("--no-progress", action="store_true", help="no progress bars")
     command.add_argument("--quiet", action="store_true", help="no summary on stderr")
     command.set_defaults(run=_reproduce)

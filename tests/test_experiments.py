@@ -205,3 +205,24 @@ def test_rq3_without_timing_runs_no_timing(tmp_path):
                       ("timing_repeats", True)):
         with pytest.raises(ValueError, match=f"{name} must be an int"):
             reproduce("rq3", quick=True, out=str(tmp_path), **{name: bad})
+
+
+def test_rq3_forms_liu_et_als_operator_on_a_fixed_blas_thread_count(monkeypatch, tmp_path):
+    """K is ill-conditioned: its bits depend on BLAS's thread count, so the
+    effectiveness runs form it on ``OPERATOR_BLAS_THREADS`` threads whatever n_jobs."""
+    from threadpoolctl import threadpool_info
+
+    from mir_fast.experiments import reproduce, rq3
+
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        return original(*args, **kwargs)
+
+    original = rq3.harmonic_operator
+    monkeypatch.setattr(rq3, "harmonic_operator", spy)
+    reproduce("rq3", quick=True, timing_repeats=0, n_jobs=1, out=str(tmp_path),
+              progress=False)
+    assert seen and all(threads == {rq3.OPERATOR_BLAS_THREADS} for threads in seen)
+    assert rq3.OPERATOR_BLAS_THREADS != 1  # else n_jobs=1 alone would pass this test
