@@ -417,7 +417,7 @@ def inductive_error(model_name, X, labels, X_test, y_test, random_state=2020):
     The fit runs on one thread, BLAS included: the experiments run fits side by side,
     one per core, and the network's many small products lose most when a BLAS thread
     team competes with them for the cores (the Fashion-MNIST network: 6 s on one
-    thread, 37 s with two threads beside a busy core; same weights either way).
+    thread, 37 s with two threads beside a busy core; the same test error either way).
     """
     model = INDUCTIVE_MODELS[model_name](random_state=random_state)
     with warnings.catch_warnings(), blas_threads(1):

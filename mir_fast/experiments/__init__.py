@@ -74,7 +74,8 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
         ``quick``; 0 runs RQ3's effectiveness alone.
     n_jobs : int, optional
         Threads, BLAS included (scikit-learn's meaning; ``--n-jobs 1`` keeps the run
-        on one core).
+        on one core), except for Liu et al.'s ill-conditioned operator, always formed
+        on ``rq3.OPERATOR_BLAS_THREADS`` so that its choices do not follow ``n_jobs``.
     out : str
         Folder for records and reports (default ``mir-fast-results/<dataset>``).
         Records already there are reused: an interrupted run resumes.
