@@ -226,3 +226,28 @@ def test_rq3_forms_liu_et_als_operator_on_a_fixed_blas_thread_count(monkeypatch,
               progress=False)
     assert seen and all(threads == {rq3.OPERATOR_BLAS_THREADS} for threads in seen)
     assert rq3.OPERATOR_BLAS_THREADS != 1  # else n_jobs=1 alone would pass this test
+
+
+def test_inductive_errors_fit_each_distinct_label_vector_once(monkeypatch):
+    from mir_fast.experiments import protocol
+
+    problem = protocol.Problem.load("digits17", n_jobs=1)
+    split = problem.split(0.25, 2020)
+    other = protocol.flipped(split, np.flatnonzero(split != -1))  # every label wrong
+    fitted = []
+    real = protocol.inductive_error
+
+    def counted(model, X, labels, *args, **kwargs):
+        fitted.append(model)
+        return real(model, X, labels, *args, **kwargs)
+
+    monkeypatch.setattr(protocol, "inductive_error", counted)
+    guesses = [problem.y, 1 - problem.y, problem.y]
+    errors = problem.inductive_errors([split, other, split.copy()], guesses)
+    assert sorted(fitted) == sorted(2 * protocol.MODELS)
+    assert errors[0] == errors[2] and errors[0] is not errors[2]
+    for vector, guess, found in zip((split, other), guesses, errors):
+        labels = np.where(vector != -1, vector, guess)
+        assert found == {m: real(m, problem.X, labels, problem.X_test, problem.y_test)
+                         for m in protocol.MODELS}
+    assert errors[0] != errors[1]

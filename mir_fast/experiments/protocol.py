@@ -81,7 +81,8 @@ class Problem:
         (poisoned or not), the victim's ``predicted[i]`` elsewhere.  The fits (seeded,
         single-threaded, so identical however they are scheduled) run side by side
         in ``n_jobs`` worker processes: scikit-learn's MLP spends most of its time
-        in Python between small products and leaves the other cores idle.
+        in Python between small products and leaves the other cores idle.  Equal
+        label vectors (an attack that stopped short of its budget) are fitted once.
 
         Returns
         -------
@@ -93,15 +94,17 @@ class Problem:
         from .._threads import effective_n_threads
 
         labels = [np.where(split != -1, split, guess) for split, guess in zip(splits, predicted)]
-        fits = [(i, model) for i in range(len(labels)) for model in MODELS]
+        first = {}  # label vector -> position of its first occurrence
+        distinct = [first.setdefault(vector.tobytes(), i) for i, vector in enumerate(labels)]
+        fits = [(i, model) for i in sorted(set(distinct)) for model in MODELS]
         workers = min(len(fits), effective_n_threads(self.n_jobs))
         errors = Parallel(n_jobs=workers)(
             delayed(inductive_error)(model, self.X, labels[i], self.X_test, self.y_test,
                                      random_state=seed) for i, model in fits)
-        found = [{} for _ in labels]
+        found = {i: {} for i in distinct}
         for (i, model), error in zip(fits, errors):
             found[i][model] = error
-        return found
+        return [dict(found[i]) for i in distinct]
 
 
 def class_codes(labels, class_order=None):
