@@ -9,6 +9,7 @@ import warnings
 
 import numpy as np
 import pytest
+from blas_probe import blas_thread_counts
 from scipy import stats
 
 from mir_fast import datasets, major_influence_range
@@ -210,14 +211,12 @@ def test_rq3_without_timing_runs_no_timing(tmp_path):
 def test_rq3_forms_liu_et_als_operator_on_a_fixed_blas_thread_count(monkeypatch, tmp_path):
     """K is ill-conditioned: its bits depend on BLAS's thread count, so the
     effectiveness runs form it on ``OPERATOR_BLAS_THREADS`` threads whatever n_jobs."""
-    from threadpoolctl import threadpool_info
-
     from mir_fast.experiments import reproduce, rq3
 
     seen = []
 
     def spy(*args, **kwargs):
-        seen.append({i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"})
+        seen.append(blas_thread_counts())
         return original(*args, **kwargs)
 
     original = rq3.harmonic_operator

@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from blas_probe import blas_thread_counts
 
 from mir_fast import datasets, victims
 from mir_fast.experiments import QUESTIONS, reproduce
@@ -95,12 +96,6 @@ def test_unknown_names_list_the_registered_ones(toy_entries):
         reproduce("nope", "toy")
 
 
-def _blas_threads():
-    from threadpoolctl import threadpool_info
-
-    return {info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"}
-
-
 class BlasThreads(CountLabelled):
     """A toy question that records the BLAS thread counts it runs under."""
 
@@ -108,7 +103,7 @@ class BlasThreads(CountLabelled):
 
     @classmethod
     def run(cls, problem, store, plan, progress):
-        cls.seen.append(_blas_threads())
+        cls.seen.append(blas_thread_counts())
 
 
 def test_reproduce_holds_blas_to_n_jobs_threads(toy_entries, monkeypatch, tmp_path):
@@ -116,8 +111,8 @@ def test_reproduce_holds_blas_to_n_jobs_threads(toy_entries, monkeypatch, tmp_pa
 
     monkeypatch.setitem(QUESTIONS, "blas-threads", BlasThreads)
     with threadpool_limits(limits=2, user_api="blas"):
-        assert _blas_threads() == {2}
+        assert blas_thread_counts() == {2}
         reproduce("blas-threads", "toy", quick=True, n_jobs=1, out=str(tmp_path),
                   progress=False)
-        assert _blas_threads() == {2}
+        assert blas_thread_counts() == {2}
     assert BlasThreads.seen == [{1}]
