@@ -32,33 +32,53 @@ from . import _openmp
 
 
 def effective_n_threads(n_jobs):
-    """Translate ``n_jobs`` into a number of OpenMP threads.
+    """Translate ``n_jobs`` into a number of OpenMP threads for the kernels.
 
     ``None`` means all physical cores, or ``OMP_NUM_THREADS`` when it is set;
     ``-1`` means every logical CPU and ``-k`` all but ``k - 1`` of them; a positive
     integer is taken as it is up to the number of CPUs this process may use (more
     threads than CPUs only slow the kernels down): a larger one is capped, with a
-    ``UserWarning``.  A build without OpenMP always uses one thread.
+    ``UserWarning``.  A build without OpenMP always uses one thread (the count is
+    still checked, and capped with the warning).
 
     Raises
     ------
     ValueError
         If ``n_jobs`` is 0 or not an integer.
     """
+    n_threads = _count(n_jobs)
+    return n_threads if _openmp.openmp_enabled() else 1
+
+
+def requested_threads(n_jobs):
+    """``n_jobs`` as a count for pools other than the kernels' (BLAS, worker
+    processes): what :func:`effective_n_threads` gives in a build with OpenMP, in a
+    build without one too (there ``None`` means the physical cores).
+
+    Raises
+    ------
+    ValueError
+        If ``n_jobs`` is 0 or not an integer.
+    """
+    return _count(n_jobs)
+
+
+def _count(n_jobs):
     if n_jobs is not None and (
         isinstance(n_jobs, bool) or not isinstance(n_jobs, numbers.Integral)
     ):
         raise ValueError(f"n_jobs must be None or a non-zero integer, got {n_jobs!r}")
     if n_jobs == 0:
         raise ValueError("n_jobs == 0 has no meaning; use None, a positive count or -1")
-    if not _openmp.openmp_enabled():
-        return 1
     available = joblib.cpu_count()
     if n_jobs is None:
+        physical = joblib.cpu_count(only_physical_cores=True)
+        if not _openmp.openmp_enabled():
+            return max(1, physical)
         max_threads = _openmp.max_threads()
         if os.environ.get("OMP_NUM_THREADS"):
             return _capped(max_threads, available, "OMP_NUM_THREADS")
-        return max(1, min(max_threads, joblib.cpu_count(only_physical_cores=True)))
+        return max(1, min(max_threads, physical))
     if n_jobs < 0:
         return max(1, available + 1 + int(n_jobs))
     return _capped(int(n_jobs), available, f"n_jobs={n_jobs}")
@@ -68,7 +88,7 @@ def _capped(n_threads, available, asked_by):
     if n_threads <= available:
         return n_threads
     warnings.warn(f"{asked_by} asks for more threads than the {available} CPU(s) this "
-                  f"process may use; using {available}", UserWarning, stacklevel=4)
+                  f"process may use; using {available}", UserWarning, stacklevel=5)
     return available
 
 

@@ -73,6 +73,23 @@ def test_effective_threads_never_exceed_the_cpus():
     assert _threads.effective_n_threads(-10**6) == 1
 
 
+def test_a_build_without_openmp_still_gives_blas_and_workers_n_jobs(monkeypatch):
+    import joblib
+
+    monkeypatch.setattr(_openmp, "openmp_enabled", lambda: False)
+    available = joblib.cpu_count()
+    assert _threads.effective_n_threads(available) == 1  # the kernels: one thread
+    assert _threads.requested_threads(available) == available
+    assert _threads.requested_threads(-1) == available
+    assert _threads.requested_threads(None) == joblib.cpu_count(only_physical_cores=True)
+    with pytest.warns(UserWarning, match="more threads than"):
+        assert _threads.requested_threads(10**6) == available
+    with pytest.warns(UserWarning, match="more threads than"):
+        assert _threads.effective_n_threads(10**6) == 1
+    with pytest.raises(ValueError, match="n_jobs"):
+        _threads.requested_threads(0)
+
+
 def test_cli_huge_n_jobs(tmp_path, digits):
     X, y = digits
     np.savez(tmp_path / "d.npz", X=X, y=y)

@@ -116,3 +116,18 @@ def test_reproduce_holds_blas_to_n_jobs_threads(toy_entries, monkeypatch, tmp_pa
                   progress=False)
         assert blas_thread_counts() == {2}
     assert BlasThreads.seen == [{1}]
+
+
+def test_reproduce_gives_blas_n_jobs_threads_without_openmp(toy_entries, monkeypatch,
+                                                            tmp_path):
+    import joblib
+
+    from mir_fast import _openmp
+
+    monkeypatch.setitem(QUESTIONS, "blas-threads", BlasThreads)
+    monkeypatch.setattr(_openmp, "openmp_enabled", lambda: False)
+    BlasThreads.seen.clear()
+    n_jobs = min(2, joblib.cpu_count())
+    reproduce("blas-threads", "toy", quick=True, n_jobs=n_jobs, out=str(tmp_path),
+              progress=False)
+    assert BlasThreads.seen == [{n_jobs}]

@@ -10,7 +10,7 @@ import os
 import time
 
 from .._figures import require_figure_library
-from .._threads import blas_threads, effective_n_threads
+from .._threads import blas_threads, requested_threads
 from .._validation import check_count
 from . import rq1, rq2, rq3, rq4, rq5
 from .protocol import BUDGETS, LABELLED_FRACTIONS, PAPER_SEED, Problem, repeat_seeds
@@ -112,7 +112,7 @@ def reproduce(question="all", dataset=None, *, labelled=LABELLED_FRACTIONS, budg
     show = _progress(progress)
     chosen = tuple(QUESTIONS) if question == "all" else (question,)
     stores = {rq: ResultStore(records, rq, metadata) for rq in chosen}
-    with blas_threads(effective_n_threads(n_jobs)):
+    with blas_threads(requested_threads(n_jobs)):
         for name, store in stores.items():
             QUESTIONS[name].run(problem, store, plan, show)
     files = rewrite_report(folder, dataset)

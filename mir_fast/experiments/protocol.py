@@ -91,13 +91,13 @@ class Problem:
         """
         from joblib import Parallel, delayed
 
-        from .._threads import effective_n_threads
+        from .._threads import requested_threads
 
         labels = [np.where(split != -1, split, guess) for split, guess in zip(splits, predicted)]
         first = {}  # label vector -> position of its first occurrence
         distinct = [first.setdefault(vector.tobytes(), i) for i, vector in enumerate(labels)]
-        fits = [(i, model) for i in sorted(set(distinct)) for model in MODELS]
-        workers = min(len(fits), effective_n_threads(self.n_jobs))
+        fits = [(i, model) for i in first.values() for model in MODELS]
+        workers = min(len(fits), requested_threads(self.n_jobs))
         errors = Parallel(n_jobs=workers)(
             delayed(inductive_error)(model, self.X, labels[i], self.X_test, self.y_test,
                                      random_state=seed) for i, model in fits)
