@@ -52,8 +52,9 @@ def effective_n_threads(n_jobs):
 
 def requested_threads(n_jobs):
     """``n_jobs`` as a count for pools other than the kernels' (BLAS, worker
-    processes): what :func:`effective_n_threads` gives in a build with OpenMP, in a
-    build without one too (there ``None`` means the physical cores).
+    processes): the count :func:`effective_n_threads` gives in a build with OpenMP,
+    whether this build has OpenMP or not (without it, ``None`` means the physical
+    cores).
 
     Raises
     ------

@@ -126,7 +126,7 @@ def test_reproduce_gives_blas_n_jobs_threads_without_openmp(toy_entries, monkeyp
 
     monkeypatch.setitem(QUESTIONS, "blas-threads", BlasThreads)
     monkeypatch.setattr(_openmp, "openmp_enabled", lambda: False)
-    BlasThreads.seen.clear()
+    monkeypatch.setattr(BlasThreads, "seen", [])
     n_jobs = min(2, joblib.cpu_count())
     reproduce("blas-threads", "toy", quick=True, n_jobs=n_jobs, out=str(tmp_path),
               progress=False)
