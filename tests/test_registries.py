@@ -110,6 +110,7 @@ def test_reproduce_holds_blas_to_n_jobs_threads(toy_entries, monkeypatch, tmp_pa
     from threadpoolctl import threadpool_limits
 
     monkeypatch.setitem(QUESTIONS, "blas-threads", BlasThreads)
+    monkeypatch.setattr(BlasThreads, "seen", [])
     with threadpool_limits(limits=2, user_api="blas"):
         assert blas_thread_counts() == {2}
         reproduce("blas-threads", "toy", quick=True, n_jobs=1, out=str(tmp_path),
