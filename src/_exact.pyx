@@ -2,10 +2,14 @@
 
 Every squared distance is first computed from its definition,
 ``sum_k (u_k - l_k)^2``, in double precision from the input values (no expansion,
-no centring).  The labelled rows within that sum's rounding error of the nearest
-one are then recomputed in double-double (``mir_dd_add_sq_diff``): distances that
-are equal in exact arithmetic (duplicates, symmetric points) come out equal, and
-the lower index wins.  Finally every weight is folded relative to the winner,
+no centring).  Where more than one labelled row lies within that sum's rounding
+error of the nearest one (a near tie), those rows are recomputed in double-double
+(``mir_dd_add_sq_diff``): distances that are equal in exact arithmetic
+(duplicates, symmetric points) come out equal, and the lower index wins.  A dense
+row's nearest labelled row alone within the rounding keeps its double distance:
+every other row is farther whatever the rounding and its own weight is exactly 1,
+so the double-double sum, one per row and as dear as dozens of plain distances
+(a chain of dependent additions), would change only the last bits of its distance.  Finally every weight is folded relative to the winner,
 
     s = sum_l exp(-gamma * delta_l),   delta_l = d_l - d_min  (double-double for the
                                         candidates, so exact ties give exactly 1).
@@ -120,12 +124,19 @@ cdef void settle_dense(const data_t *X, int64_t d, int64_t r, const int64_t *lab
                        double *dsecond, double *ssum) noexcept nogil:
     """``settle`` a dense row's plain distances ``dist`` to the labelled rows
     ``labelled[near[c]]`` (``labelled[c]`` when ``near`` is NULL), those within the
-    sum's rounding of the smallest first recomputed in double-double."""
-    cdef int64_t c
+    sum's rounding of the smallest first recomputed in double-double when there are
+    two or more of them (a lone nearest row keeps its plain distance, ``lo = 0``)."""
+    cdef int64_t c, close = 0
     cdef double cutoff = mir_min(dist, count) * (1.0 + (d + 4) * CANDIDATE_SLACK)
     for c in range(count):
         if dist[c] <= cutoff:
-            dist[c] = dense_dd(X, d, r, labelled[c if near == NULL else near[c]], &lo[c])
+            close = close + 1
+    for c in range(count):
+        if dist[c] <= cutoff:
+            if close == 1:
+                lo[c] = 0.0
+            else:
+                dist[c] = dense_dd(X, d, r, labelled[c if near == NULL else near[c]], &lo[c])
         else:
             lo[c] = NAN
     settle(dist, lo, count, gamma, st, best, dmin, dsecond, ssum)

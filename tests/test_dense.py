@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from oracle import oracle_mir, oracle_mir_exact, sq_distances
+from oracle import exact_sq_distances, oracle_mir, oracle_mir_exact, sq_distances
 
 from mir_fast import _exact, major_influence_range
 from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
@@ -271,6 +271,53 @@ def test_exact_pass_float32_is_its_float64_copy_bit_for_bit(rng, d):
     oracle = oracle_mir(X32.astype(np.float64), y, 0.5)
     np.testing.assert_array_equal(labelled[outputs[0][0]], oracle.dominant)
     np.testing.assert_allclose(1.0 / outputs[0][3], oracle.share, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exact_pass_nearest_is_the_true_one_across_the_rounding(rng, dtype):
+    """Each unlabelled row has two labelled rows: duplicates; mirror images (the
+    same coordinates in reverse order, an exact tie whose double sums round
+    differently) with one coordinate moved 1-3 units in the last place (gaps far
+    below the double sum's rounding); and relative gaps of 1e-15 .. 1e-6. Near ties
+    within the rounding are recomputed in double-double, a nearest row alone beyond
+    it keeps its double distance: every nearest row is the one of exact (rational)
+    arithmetic (the lower index on exact ties), every distance within 1e-14 of the
+    exact one."""
+    n_pairs, d = 240, 100
+    U = np.zeros((n_pairs, d), dtype=dtype)
+    U[:, 0] = 1000.0 * np.arange(1, n_pairs + 1)  # far apart: each row's pair is nearest
+    V = rng.normal(size=(n_pairs, d)).astype(dtype)
+    V[:, 0] = 0.0  # so that U + V is exact
+    mirror = np.concatenate([[0], np.arange(d - 1, 0, -1)])
+    gaps = np.logspace(-15, -6, n_pairs - 120).astype(dtype)
+    near = U + V
+    far = near.copy()  # rows 0-19: duplicates
+    far[20:120] = U[20:120] + V[20:120][:, mirror]
+    for i in range(20, 120):  # 1-3 units in the last place away from the row
+        away = np.copysign(np.inf, far[i, 1]).astype(dtype)
+        for _ in range(1 + i % 3):
+            far[i, 1] = np.nextafter(far[i, 1], away)
+    far[120:] = U[120:] + V[120:] * (1 + gaps[:, None])
+    flip = rng.random(n_pairs) < 0.5  # the farther row first half of the time
+    first = np.where(flip[:, None], far, near)
+    second = np.where(flip[:, None], near, far)
+    X = np.vstack([first, second, U])
+    labelled = np.arange(2 * n_pairs)
+    rows = np.arange(2 * n_pairs, 3 * n_pairs)
+    out = (np.empty(n_pairs, np.int64), np.empty(n_pairs), np.empty(n_pairs),
+           np.empty(n_pairs))
+    _exact.exact_dense(X, labelled, rows, 1.0, 2, *out)
+    expected_nearest, expected_distance, tie = [], [], []
+    for i, row in enumerate(rows):
+        to_first, to_second = exact_sq_distances(X[[row]], X[[i, n_pairs + i]])[0]
+        expected_nearest.append(i if to_first <= to_second else n_pairs + i)
+        expected_distance.append(float(min(to_first, to_second)))
+        tie.append(to_first == to_second)
+    np.testing.assert_array_equal(out[0], expected_nearest)
+    np.testing.assert_allclose(out[1], expected_distance, rtol=1e-14)
+    assert (out[0] >= n_pairs).any() and (out[0] < n_pairs).any()
+    assert 20 <= sum(tie) < n_pairs
+    np.testing.assert_array_equal(out[3][tie], 2.0)  # an exact tie: two weights of 1
 
 
 @pytest.mark.parametrize("d", [40, 700])
