@@ -8,8 +8,10 @@ error of the nearest one (a near tie), those rows are recomputed in double-doubl
 (duplicates, symmetric points) come out equal, and the lower index wins.  A dense
 row's nearest labelled row alone within the rounding keeps its double distance:
 every other row is farther whatever the rounding and its own weight is exactly 1,
-so the double-double sum, one per row and as dear as dozens of plain distances
-(a chain of dependent additions), would change only the last bits of its distance.  Finally every weight is folded relative to the winner,
+so its double-double sum (a chain of dependent additions, far dearer than a plain
+distance; it cost the local path on 60,000 MNIST images about a fifth of its time)
+would change only the last bits of its distance.  Finally every weight is folded
+relative to the winner,
 
     s = sum_l exp(-gamma * delta_l),   delta_l = d_l - d_min  (double-double for the
                                         candidates, so exact ties give exactly 1).
