@@ -5,8 +5,8 @@ Every squared distance is first computed from its definition,
 no centring).  Where more than one labelled row lies within that sum's rounding
 error of the nearest one (a near tie), those rows are recomputed in double-double
 (``mir_dd_add_sq_diff``): distances that are equal in exact arithmetic
-(duplicates, symmetric points) come out equal, and the lower index wins.  A dense
-row's nearest labelled row alone within the rounding keeps its double distance:
+(duplicates, symmetric points) come out equal, and the lower index wins.  A
+nearest labelled row alone within the rounding keeps its double distance:
 every other row is farther whatever the rounding and its own weight is exactly 1,
 so its double-double sum (a chain of dependent additions, far dearer than a plain
 distance; it cost the local path on 60,000 MNIST images about a fifth of its time)
@@ -89,6 +89,21 @@ cdef double sparse_sqdist(const data_t *data, const index_t *indices, int64_t a0
     return s
 
 
+cdef bint mark_near_ties(const double *dist, double *lo, int64_t n_lab,
+                         double cutoff) noexcept nogil:
+    """``lo[j] = 0`` for the rows within ``cutoff`` of the plain distances, NaN for
+    the others; True when two or more are within it (a near tie, whose rows the
+    caller recomputes in double-double).  A lone row keeps its plain distance."""
+    cdef int64_t j, close = 0
+    for j in range(n_lab):
+        if dist[j] <= cutoff:
+            lo[j] = 0.0
+            close = close + 1
+        else:
+            lo[j] = NAN
+    return close > 1
+
+
 cdef void settle(double *dist, double *lo, int64_t n_lab, double gamma,
                  mir_row_state *st, int64_t *best, double *dmin, double *dsecond,
                  double *ssum) noexcept nogil:
@@ -125,22 +140,15 @@ cdef void settle_dense(const data_t *X, int64_t d, int64_t r, const int64_t *lab
                        double gamma, mir_row_state *st, int64_t *best, double *dmin,
                        double *dsecond, double *ssum) noexcept nogil:
     """``settle`` a dense row's plain distances ``dist`` to the labelled rows
-    ``labelled[near[c]]`` (``labelled[c]`` when ``near`` is NULL), those within the
-    sum's rounding of the smallest first recomputed in double-double when there are
-    two or more of them (a lone nearest row keeps its plain distance, ``lo = 0``)."""
-    cdef int64_t c, close = 0
+    ``labelled[near[c]]`` (``labelled[c]`` when ``near`` is NULL), a near tie within
+    the sum's rounding of the smallest first recomputed in double-double
+    (``mark_near_ties``)."""
+    cdef int64_t c
     cdef double cutoff = mir_min(dist, count) * (1.0 + (d + 4) * CANDIDATE_SLACK)
-    for c in range(count):
-        if dist[c] <= cutoff:
-            close = close + 1
-    for c in range(count):
-        if dist[c] <= cutoff:
-            if close == 1:
-                lo[c] = 0.0
-            else:
+    if mark_near_ties(dist, lo, count, cutoff):
+        for c in range(count):
+            if lo[c] == 0.0:
                 dist[c] = dense_dd(X, d, r, labelled[c if near == NULL else near[c]], &lo[c])
-        else:
-            lo[c] = NAN
     settle(dist, lo, count, gamma, st, best, dmin, dsecond, ssum)
 
 
@@ -219,7 +227,7 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
     cdef int64_t i, j, r, l, n_terms, n_rows = rows.shape[0], n_lab = labelled.shape[0]
     cdef double *dist
     cdef double *lo
-    cdef double cutoff, nan = float("nan")
+    cdef double cutoff
     if n_rows == 0:
         return
     cdef double[:, ::1] dwork = per_thread_row_scratch(n_threads, n_lab, 0)
@@ -235,13 +243,13 @@ def exact_csr(const data_t[::1] data, const index_t[::1] indices,
                                         indptr[l], indptr[l + 1], NULL)
                 n_terms = max(n_terms, indptr[r + 1] - indptr[r] + indptr[l + 1] - indptr[l])
             cutoff = mir_min(dist, n_lab) * (1.0 + (n_terms + 4) * CANDIDATE_SLACK)
-            for j in range(n_lab):
-                l = labelled[j]
-                if dist[j] <= cutoff:
-                    dist[j] = sparse_sqdist(&data[0], &indices[0], indptr[r], indptr[r + 1],
-                                            indptr[l], indptr[l + 1], &lo[j])
-                else:
-                    lo[j] = nan
+            if mark_near_ties(dist, lo, n_lab, cutoff):
+                for j in range(n_lab):
+                    l = labelled[j]
+                    if lo[j] == 0.0:
+                        dist[j] = sparse_sqdist(&data[0], &indices[0], indptr[r],
+                                                indptr[r + 1], indptr[l], indptr[l + 1],
+                                                &lo[j])
             settle(dist, lo, n_lab, gamma, <mir_row_state *>(lo + n_lab),
                    &best[i], &dmin[i], &dsecond[i], &ssum[i])
 

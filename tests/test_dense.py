@@ -4,6 +4,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from oracle import exact_sq_distances, oracle_mir, oracle_mir_exact, sq_distances
@@ -273,11 +274,12 @@ def test_exact_pass_float32_is_its_float64_copy_bit_for_bit(rng, d):
     np.testing.assert_allclose(1.0 / outputs[0][3], oracle.share, rtol=1e-12)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_exact_pass_nearest_is_the_true_one_across_the_rounding(rng, dtype):
-    """Each unlabelled row has two labelled rows: duplicates; mirror images (the
-    same coordinates in reverse order, an exact tie whose double sums round
-    differently) with one coordinate moved 1-3 units in the last place (gaps far
+def test_exact_pass_nearest_is_the_true_one_across_the_rounding(rng, dtype, kind):
+    """Dense and CSR: each unlabelled row has two labelled rows: duplicates; mirror
+    images (the same coordinates in reverse order, an exact tie whose double sums
+    round differently) with one coordinate moved 1-3 units in the last place (gaps far
     below the double sum's rounding); and relative gaps of 1e-15 .. 1e-6. Near ties
     within the rounding are recomputed in double-double, a nearest row alone beyond
     it keeps its double distance: every nearest row is the one of exact (rational)
@@ -306,7 +308,11 @@ def test_exact_pass_nearest_is_the_true_one_across_the_rounding(rng, dtype):
     rows = np.arange(2 * n_pairs, 3 * n_pairs)
     out = (np.empty(n_pairs, np.int64), np.empty(n_pairs), np.empty(n_pairs),
            np.empty(n_pairs))
-    _exact.exact_dense(X, labelled, rows, 1.0, 2, *out)
+    if kind == "dense":
+        _exact.exact_dense(X, labelled, rows, 1.0, 2, *out)
+    else:
+        A = sp.csr_matrix(X)
+        _exact.exact_csr(A.data, A.indices, A.indptr, labelled, rows, 1.0, 2, *out)
     expected_nearest, expected_distance, tie = [], [], []
     for i, row in enumerate(rows):
         to_first, to_second = exact_sq_distances(X[[row]], X[[i, n_pairs + i]])[0]
