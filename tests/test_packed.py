@@ -11,11 +11,12 @@ import pytest
 from oracle import oracle_mir, sq_distances
 
 from mir_fast import _dense, auto_gamma, major_influence_range
-from mir_fast._core import dense, packed
+from mir_fast._core import dense, grid, packed
 from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
 from mir_fast._core._tiling import (PACKED_TILE_ROWS, PACKED_TILE_STEP, float32_slice,
                                      packed_tile_rows)
 from mir_fast._core.dense import DenseStatistics, centred_sq_norms
+from mir_fast._core.grid import MISFIT_TOLERANCE, SCALES
 
 #: Instruction sets this CPU runs (the tests run each one it has).
 ISAS = [isa for isa in (2, 1) if isa <= packed.ISA]
@@ -38,6 +39,17 @@ def test_the_kernels_detect_the_instruction_set_the_cpu_has():
     """A silent BLAS fallback would leave the packed path untested (CI's machine has
     AVX-512: both instruction sets run here)."""
     assert packed.ISA == cpu_level()
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo") or platform.machine() != "x86_64",
+                    reason="reads the x86-64 flags of Linux's /proc/cpuinfo")
+def test_the_grid_kernels_run_where_the_cpu_has_vnni():
+    """The grid pass (``_core/grid.py``; its tests skip without it) runs wherever the
+    CPU has x86-64-v4 and AVX-512 VNNI, as CI's machine does."""
+    with open("/proc/cpuinfo") as fh:
+        flags = next(set(line.split(":", 1)[1].split()) for line in fh
+                     if line.startswith("flags"))
+    assert grid.ISA == int(cpu_level() == 2 and "avx512_vnni" in flags)
 
 
 @pytest.fixture
@@ -206,25 +218,50 @@ def test_tiles_fit_the_registers_and_share_out_evenly(n_rows, n_threads):
 
 
 class TestBlockStatistics:
-    """The whole-data statistics (column sums, largest squared norm per grid block)."""
+    """The whole-data statistics (column sums, largest squared norm and misfits to
+    the grids of ``grid.SCALES`` per block)."""
+
+    @staticmethod
+    def misfits(block):
+        """The largest |x / s - k|, k the nearest code in 0 .. 255, for each scale
+        until one is within the tolerance (the later ones: infinity)."""
+        out = []
+        for scale in SCALES:
+            if out and out[-1] <= MISFIT_TOLERANCE:
+                out.append(np.inf)
+                continue
+            t = block.astype(np.float64) / scale
+            out.append(np.abs(t - np.clip(np.rint(t), 0, 255)).max())
+        return np.array(out)
 
     @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-    def test_against_numpy(self, rng, dtype):
+    @pytest.mark.parametrize("on_grid", [False, True])
+    def test_against_numpy(self, rng, dtype, on_grid):
         X = rng.normal(size=(2500, 37)).astype(dtype) * 3 + 1
+        if on_grid:  # pixels / 255, one block with a value off the grid
+            X = rng.integers(0, 256, size=X.shape).astype(dtype) / dtype(255)
+            X[1500, 7] = 0.5
         partials = DenseStatistics.partials(X)
         assert len(partials) == 3  # blocks of 1024 rows, the last one short
-        for b, (sums, largest) in enumerate(partials):
+        for b, (sums, largest, misfits) in enumerate(partials):
             block = X[b * 1024:(b + 1) * 1024].astype(np.float64)
             np.testing.assert_allclose(sums, block.sum(axis=0), rtol=1e-12, atol=1e-9)
             assert largest == pytest.approx((block**2).sum(axis=1).max(), rel=1e-12)
+            np.testing.assert_allclose(misfits, self.misfits(X[b * 1024:(b + 1) * 1024]),
+                                       rtol=1e-12)
+        if on_grid:
+            statistics = DenseStatistics.of(X)
+            assert statistics.grid_misfits[0] == 0.5  # 0.5 * 255 = 127.5: half a step
+            assert [p[2][0] < 1e-4 for p in partials] == [True, False, True]
 
     def test_identical_for_every_thread_count(self, rng):
         X = rng.normal(size=(5000, 20))
         one = DenseStatistics.partials(X, n_threads=1)
         for n_threads in (2, 3):
-            for (s1, m1), (s2, m2) in zip(one, DenseStatistics.partials(X, n_threads)):
+            for (s1, m1, g1), (s2, m2, g2) in zip(one, DenseStatistics.partials(X, n_threads)):
                 np.testing.assert_array_equal(s1, s2)
                 assert m1 == m2
+                np.testing.assert_array_equal(g1, g2)
 
     def test_nan_reaches_the_largest_norm(self, rng):
         X = rng.normal(size=(3000, 5))

@@ -19,11 +19,15 @@ The map
       ``_certificate.certify``, which walks it:
 
       data     pass 0                          pass 1                    last pass
-      dense    float32 dot products            float64 dot products      exact
-               (slices of <= 256 features      (same kernels)            (``_exact.exact_dense``)
-               summed in double; float32
-               data only): ``_dense.fold_packed``
-               (own packed product, ``packed.py``)
+      dense    8-bit data (pixels / 255,       float64 dot products      exact
+               raw bytes): exact integer       (the float32 pass's       (``_exact.exact_dense``)
+               products of the codes,          kernels)
+               ``_grid.fold_grid`` (``grid.py``);
+               other float32 data: float32
+               dot products (slices of <= 256
+               features summed in double):
+               ``_dense.fold_packed`` (own
+               packed product, ``packed.py``)
                or ``_dense.fold_dense`` (BLAS)
       CSR      double products: dense head +   -                         exact
                scattered tail                                            (``_exact.exact_csr``)
@@ -37,7 +41,9 @@ The map
 
       Each entry carries its kernel, the unit roundoff of its dot products, the
       number of terms they sum and the error of its exponentials: all the error
-      bound of ``_certificate`` needs to say which rows the pass settled.  Rows it
+      bound of ``_certificate`` needs to say which rows the pass settled (the grid
+      pass returns its own bound per row).  A later pass leaves a super-tile's
+      pending rows to the exact pass when they are very few.  Rows it
       cannot certify go to the next entry; the exact pass settles the rest.
 
     engine.context(labelled, rows)

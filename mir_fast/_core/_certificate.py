@@ -41,6 +41,9 @@ A row's decision is certain when
   pass's shorter polynomial, below 1e-8), the sums and the rescalings, so
   ``share > threshold`` cannot change.
 
+A pass with a bound of its own (the grid pass, ``grid.py``) gives ``delta_u``
+itself; the two tests are the same.
+
 Rows that fail either test go to the next pass of the cascade (a list of
 :class:`Pass`, walked by :func:`certify`), and what no pass certifies goes to the
 exact pass, which computes every distance from its definition.
@@ -54,6 +57,11 @@ import numpy as np
 from ._tiling import SUPER_TILE_ROWS
 
 UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+#: A pass after the first runs on the rows a super-tile still has pending only when
+#: they are at least this many; fewer go straight to the exact pass, which costs less
+#: for them than preparing the pass (packing every labelled row: 20-60 ms on the
+#: CIFAR shape for 3 rows, where the exact pass takes about 2 ms a row).
+MIN_LATER_PASS_ROWS = 16
 #: Relative error bound of the shorter exponentials (degree-7 polynomial) of the
 #: float32 passes.
 FAST_EXP_ERROR = 1e-8
@@ -107,6 +115,9 @@ class Reduced:
     weight_sum: np.ndarray
     sq_norms: np.ndarray = None
     max_sq_norm_labelled: float = None
+    #: ``delta_u`` per row, from kernels with a bound of their own (the grid pass);
+    #: None: the bound of the module docstring, from the norms above.
+    error_bound: np.ndarray = None
 
     @classmethod
     def empty(cls, n_rows):
@@ -129,13 +140,22 @@ class Pass:
     ``terms(rows)`` the number of terms each row's dot products sum in that
     precision, ``exp_error`` the relative error of its exponentials beyond double,
     ``norm_terms`` the number each squared norm sums in double (None: ``terms``).
+    A kernel whose ``Reduced`` carries its own ``error_bound`` needs none of
+    ``unit_roundoff``, ``terms`` or ``norm_terms``.
     """
 
     kernel: Callable
-    unit_roundoff: float
-    terms: Callable
+    unit_roundoff: float = None
+    terms: Callable = None
     exp_error: float = 0.0
     norm_terms: int = None
+
+    def error_bound(self, rows, reduced):
+        """``delta_u`` of the ``reduced`` results of ``rows``."""
+        if reduced.error_bound is not None:
+            return reduced.error_bound
+        return distance_error_bound(reduced.sq_norms, reduced.max_sq_norm_labelled,
+                                    self.terms(rows), self.unit_roundoff, self.norm_terms)
 
 
 def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=None):
@@ -149,10 +169,10 @@ def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=
     return relative * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
 
 
-def uncertain_rows(nearest_gap, weight_sum, sq_norms, max_sq_norm_labelled, terms, eps,
-                   gamma, threshold, n_labelled, exp_error=0.0, norm_terms=None):
-    """Boolean mask of rows whose decision the pass cannot certify (see module doc)."""
-    delta = distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms)
+def uncertain_rows(nearest_gap, weight_sum, delta, gamma, threshold, n_labelled,
+                   exp_error=0.0):
+    """Boolean mask of rows whose decision the pass cannot certify (see module doc),
+    given their distance error bound ``delta``."""
     close_to_tie = nearest_gap <= 2.0 * delta
     slack = 2.0 * gamma * delta + (n_labelled + 64) * 2.0**-50 + 2.0 * exp_error
     close_to_threshold = np.abs(np.log(weight_sum) + np.log(threshold)) <= slack
@@ -170,7 +190,8 @@ def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None, lo
     certify through the next, and so on; what is left through ``exact(rows)``.
 
     The first pass tiles all rows (in tiles of ``height``); later passes tile the
-    pending rows of each super-tile on their own, so that a caller folding whole
+    pending rows of each super-tile on their own (and leave them to the exact pass
+    when they are fewer than ``MIN_LATER_PASS_ROWS``), so that a caller folding whole
     super-tiles of a larger set of rows gets the bits of one call on all of them.
     ``local(rows)``, when given, runs before the cascade and returns ``(Reduced,
     done)``: the exact results of the rows it took (``local.py``); the cascade
@@ -190,13 +211,14 @@ def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None, lo
         groups = [pending] if stage == 0 and local is None else by_super_tile(pending)
         still = []
         for group in groups:
+            if stage > 0 and len(group) < MIN_LATER_PASS_ROWS:
+                still.append(group)
+                continue
             reduced = step.kernel(group, height if stage == 0 else None)
             fold.store(group, stage, reduced)
             unsure = uncertain_rows(reduced.d_second - reduced.d_min, reduced.weight_sum,
-                                    reduced.sq_norms, reduced.max_sq_norm_labelled,
-                                    step.terms(group), step.unit_roundoff, gamma, threshold,
-                                    n_labelled, exp_error=step.exp_error,
-                                    norm_terms=step.norm_terms)
+                                    step.error_bound(group, reduced), gamma, threshold,
+                                    n_labelled, exp_error=step.exp_error)
             still.append(group[unsure])
         pending = np.concatenate(still)
     if pending.size:

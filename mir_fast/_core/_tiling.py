@@ -50,11 +50,11 @@ def tile_labelled(n_features, itemsize, n_labelled):
     return int(min(max(height, 16), 1024, n_labelled))
 
 
-def packed_tile_rows(n_rows, n_threads):
+def packed_tile_rows(n_rows, n_threads, step=PACKED_TILE_STEP):
     """Unlabelled rows per tile of the packed product: at most PACKED_TILE_ROWS, in a
     number of tiles that is a multiple of the threads (at least two each), so that a
-    pass on few rows (the float64 pass) keeps every thread busy to the end."""
+    pass on few rows (the float64 pass) keeps every thread busy to the end; a multiple
+    of ``step`` (the grid pass: 8, which PACKED_TILE_ROWS is a multiple of)."""
     tiles = n_threads * max(2, -(-n_rows // (n_threads * PACKED_TILE_ROWS)))
     per_tile = -(-n_rows // tiles)
-    step = PACKED_TILE_STEP
     return int(min(PACKED_TILE_ROWS, max(step, -(-per_tile // step) * step)))

@@ -1,7 +1,9 @@
 """Dense data: the whole-data statistics and the cascade of the dense kernels.
 
-Passes: float32 dot products over feature slices (float32 data whose products stay
-far from float32 overflow), then float64 dot products, then the exact pass.  The
+Passes: exact integer products of the codes of data on an 8-bit grid (``grid.py``;
+it takes the float32 pass's place), or float32 dot products over feature slices
+(float32 data whose products stay far from float32 overflow), then float64 dot
+products, then the exact pass.  The
 rows are centred on the column mean of all of X first: distances do not change,
 and the error bound (``_certificate``) shrinks with the norms.
 """
@@ -11,11 +13,12 @@ from functools import cached_property
 
 import numpy as np
 
-from .. import _dense, _exact
+from .. import _dense, _exact, _grid
 from .._threads import effective_n_threads
 from .._validation import check_squared_norms
 from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
 from ._tiling import float32_slice, tile_labelled, tile_rows
+from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
 from .local import Basis, LocalPlan
 from .packed import PackedProduct
 
@@ -30,8 +33,9 @@ FLOAT32_MAX_SQ_NORM = 1e36
 
 @dataclass
 class DenseStatistics:
-    """What the dense passes need to know about all of X: the mean they centre with
-    and the largest squared row norm (which decides whether float32 is safe).
+    """What the dense passes need to know about all of X: the mean they centre with,
+    the largest squared row norm (which decides whether float32 is safe) and how far
+    the values are from each grid of ``grid.SCALES`` (which decides the grid pass).
 
     Both are computed over a fixed grid of ``BLOCK_ROWS`` row blocks starting at row
     0, so that any caller (one process, a chunked call, the blocks of a cluster)
@@ -40,6 +44,7 @@ class DenseStatistics:
 
     mean: np.ndarray  # float64
     max_sq_norm: float  # of the uncentred rows, in float64
+    grid_misfits: np.ndarray  # the largest |x / s - k| for each s of grid.SCALES
 
     #: Rows per block of the grid.
     BLOCK_ROWS = 1024
@@ -50,25 +55,29 @@ class DenseStatistics:
 
     @classmethod
     def partials(cls, X, n_threads=None):
-        """(column sums in float64, largest squared row norm) of each grid block of
-        X, in order; X may itself be a chunk of rows that starts on the grid."""
+        """(column sums in float64, largest squared row norm, grid misfits) of each
+        block of X, in order; X may itself be a chunk of rows that starts on the
+        blocks' grid."""
         X = np.ascontiguousarray(X)
         if X.dtype not in (np.float32, np.float64):
             X = X.astype(np.float64)
         n_blocks = -(-X.shape[0] // cls.BLOCK_ROWS)
         sums = np.empty((n_blocks, X.shape[1]))
         max_sq_norms = np.empty(n_blocks)
-        _dense.block_statistics(X, cls.BLOCK_ROWS, effective_n_threads(n_threads), sums,
-                                max_sq_norms)
-        return list(zip(sums, max_sq_norms.tolist()))
+        misfits = np.empty((n_blocks, len(SCALES)))
+        n_threads = effective_n_threads(n_threads)
+        _dense.block_statistics(X, cls.BLOCK_ROWS, n_threads, sums, max_sq_norms)
+        _grid.block_misfits(X, cls.BLOCK_ROWS, SCALES, MISFIT_TOLERANCE, n_threads, misfits)
+        return list(zip(sums, max_sq_norms.tolist(), misfits))
 
     @classmethod
     def combine(cls, partials, n_rows):
         """From the ``partials`` of every grid block of X, in row order."""
         total = np.zeros_like(partials[0][0])
-        for sums, _ in partials:
+        for sums, _, _ in partials:
             total += sums
-        return cls(total / n_rows, max(p[1] for p in partials))
+        return cls(total / n_rows, max(p[1] for p in partials),
+                   np.max([p[2] for p in partials], axis=0))
 
 
 def centred_sq_norms(X, rows, mean, n_threads):
@@ -130,11 +139,14 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
     max_sq_norm = 4.0 * statistics.max_sq_norm
     check_squared_norms(max_sq_norm)
+    scale = grid_scale(statistics.grid_misfits, X.shape[1])
     work_dtypes = [np.dtype(np.float64)]
-    if X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
+    if scale is None and X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
         work_dtypes.insert(0, np.dtype(np.float32))
     passes = [dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads)
               for work_dtype in work_dtypes]
+    if scale is not None:
+        passes.insert(0, grid_pass(X, labelled, rows, scale, gamma, n_threads))
 
     def exact(positions):
         reduced = Reduced.empty(len(positions))
@@ -143,7 +155,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads)
+    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, grid=scale is not None)
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)

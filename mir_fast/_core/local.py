@@ -60,7 +60,8 @@ Per unlabelled row, in units of one float64 multiply-add of a GEMM: the projecti
 ``k d`` and its float32 products ``l k / 2``, the bounds ``BOUND_COST l``, the kept
 rows ``EXACT_COST c d`` (``c`` their mean number, counted for a sample of the
 labelled rows against some of the others and scaled to all ``l``), against the
-cascade's ``CASCADE_COST l d``.  The path runs with the ``k`` of least cost, when
+cascade's ``CASCADE_COST l d`` (``GRID_COST l d`` where the cascade starts with the
+grid pass, ``grid.py``).  The path runs with the ``k`` of least cost, when
 that is below ``LOCAL_SHARE`` of the cascade's.  The plan depends on X, the
 labelled rows and gamma only: every caller (chunks, Dask workers) gets the same
 one, and the same bits.
@@ -101,6 +102,9 @@ GRAM_ROWS = 160
 BOUND_COST = 50.0
 EXACT_COST = 6.0
 CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0}
+#: The same for the grid pass's exact integer products (fitted 2026-12-06 on MNIST
+#: 1 vs 7 and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time).
+GRID_COST = 0.3
 #: The path runs when its modelled cost is at most this share of the cascade's.
 LOCAL_SHARE = 0.8
 #: A row keeping more than this many labelled rows, or this share of them, declines.
@@ -210,14 +214,15 @@ class LocalPlan:
     expected_candidates: float
 
     @classmethod
-    def of(cls, X, labelled, basis, gamma, n_threads=1):
+    def of(cls, X, labelled, basis, gamma, n_threads=1, grid=False):
         """The plan of least modelled cost on ``basis`` (a :class:`Basis`), or None
         when the cascade is cheaper.  The model's candidates are counted for
         ``SAMPLE_ROWS`` labelled rows against ``REFERENCE_ROWS`` of them (scaled up
         to all ``l``: an overestimate, their nearest being farther), rows that are
         not among those the bases were computed from.  Once the pilot passes, the
         projections of all labelled rows on every direction are computed once (on
-        ``n_threads`` threads), for the model and the plan."""
+        ``n_threads`` threads), for the model and the plan.  ``grid``: the cascade
+        starts with the grid pass (``GRID_COST``)."""
         if basis is None:
             return None
         n_lab, d = len(labelled), X.shape[1]
@@ -227,7 +232,7 @@ class LocalPlan:
         # sample rows outside both bases (a row in a basis's span is bounded too well)
         outside = np.flatnonzero(~np.isin(reference, np.concatenate([basis.rows, pilot.rows])))
         sample = outside[evenly_spaced(len(outside), SAMPLE_ROWS)]
-        cascade = n_lab * d * CASCADE_COST[X.dtype]
+        cascade = n_lab * d * (GRID_COST if grid else CASCADE_COST[X.dtype])
         # a pilot: a rough basis from a few rows, a few sample rows; decline when even
         # half its candidates would cost too much, before the real basis is computed
         k = min(PILOT_RANK, max(pilot.ranks))

@@ -8,18 +8,29 @@ from sklearn.utils import check_random_state
 _DUPLICATE_DRAWS = 1.09
 
 
-def clustered_pixels(n_samples, n_features, n_clusters=50, noise=0.25, random_state=None):
+def clustered_pixels(n_samples, n_features, n_clusters=50, noise=0.25, random_state=None,
+                     levels=None):
     """Pixel-like dense data with cluster structure, float32 in [0, 1].
 
     ``n_clusters`` random prototypes in [0, 1]^d; each input is a prototype plus
     Gaussian noise of standard deviation ``noise``, clipped to [0, 1].  Stands in
     for image data of any shape (the CIFAR shape has no real data here).
+    ``levels``: round every value to the nearest of that many evenly spaced grey
+    levels, ``k / (levels - 1)`` (256: 8-bit pixels / 255, as real images are
+    stored); None keeps the continuous values.
     """
     rng = check_random_state(random_state)
     prototypes = rng.random_sample((n_clusters, n_features)).astype(np.float32)
     noise_values = rng.normal(scale=noise, size=(n_samples, n_features)).astype(np.float32)
     X = prototypes[rng.randint(0, n_clusters, n_samples)] + noise_values
-    return np.clip(X, 0.0, 1.0, out=X)
+    np.clip(X, 0.0, 1.0, out=X)
+    if levels is not None:
+        if int(levels) != levels or levels < 2:
+            raise ValueError(f"levels must be an integer of at least 2, got {levels!r}")
+        steps = np.float32(levels - 1)
+        X = np.rint(X * steps, out=X)
+        X /= steps
+    return X
 
 
 def rcv1_like(n_samples=20242, n_features=47236, nnz_per_row=74, zipf_exponent=1.1,
