@@ -7,7 +7,8 @@ Usage::
     python asv_benchmarks/compare.py --shape rcv1          # sparse, RCV1 shape
 
 Dense references: (o) mir_fast with its local exact path switched off (the GEMM
-cascade alone), (o') the same cascade on BLAS instead of its packed product (the
+cascade alone), (o'') mir_fast with its grid pass switched off (8-bit data through
+the float passes, as before ``mir_fast/_core/grid.py``), (o') the cascade on BLAS instead of its packed product (the
 dense kernel before ``mir_fast/_core/packed.py``), (a) one GEMM of the unlabelled x labelled shape in the same dtype
 (numpy ``X_U @ X_L.T``, the physical floor), (b) the paper's way (scikit-learn
 ``rbf_kernel(X, X)`` then reductions over the U x L block), (c) chunked numpy
@@ -33,6 +34,8 @@ SHAPES = {
     # all 60,000 MNIST training images (ten digits), 5% labelled
     "mnist60k": dict(n=60000, d=784, kind="dense", labelled=0.05),
     "cifar": dict(n=10000, d=3072, kind="dense"),
+    # the same with 8-bit pixels / 255, as the real CIFAR-10 stores its images
+    "cifar8": dict(n=10000, d=3072, kind="dense", levels=256),
     "rcv1": dict(n=20242, d=47236, kind="sparse"),
     "rotten": dict(n=None, d=None, kind="sparse"),  # real: Rotten Tomatoes tf-idf
 }
@@ -65,7 +68,8 @@ def make_problem(shape, dtype, labelled=None, seed=0):
     elif spec["kind"] == "dense":
         from mir_fast.datasets import clustered_pixels
 
-        X = clustered_pixels(spec["n"], spec["d"], random_state=seed).astype(dtype)
+        X = clustered_pixels(spec["n"], spec["d"], random_state=seed,
+                             levels=spec.get("levels")).astype(dtype)
         gamma = CLUSTERED_GAMMA_3072
     elif shape == "rotten":
         from mir_fast.datasets import rotten_tomatoes
@@ -92,6 +96,14 @@ def run_mir_cascade(X, y, gamma):
     from benchmarks.mir import cascade_only
 
     with cascade_only():
+        return run_mir(X, y, gamma)
+
+
+def run_mir_float(X, y, gamma):
+    """mir_fast with the grid pass off: 8-bit data through the float passes."""
+    from benchmarks.mir import float_passes
+
+    with float_passes():
         return run_mir(X, y, gamma)
 
 
@@ -153,6 +165,7 @@ def methods(shape, X, y, gamma):
         return {
             "mir_fast": lambda: run_mir(X, y, gamma),
             "mir_fast_cascade": lambda: run_mir_cascade(X, y, gamma),
+            "mir_fast_float": lambda: run_mir_float(X, y, gamma),
             "mir_fast_blas": lambda: run_mir_blas(X, y, gamma),
             "gemm": lambda: run_gemm(XU, XL),
             "chunked_numpy": lambda: run_chunked(X, y, gamma),
@@ -267,7 +280,7 @@ def main(argv=None):
                                     ratio=seconds / base, added_mb=memory))
             if "gemm" in times:
                 print(f"  mir_fast / gemm = {base / times['gemm']:.2f}")
-                for name in ("mir_fast_cascade", "mir_fast_blas"):
+                for name in ("mir_fast_cascade", "mir_fast_float", "mir_fast_blas"):
                     if name in times:
                         print(f"  {name} / gemm = {times[name] / times['gemm']:.2f}")
     if args.json:

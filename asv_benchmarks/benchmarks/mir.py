@@ -58,14 +58,27 @@ def cascade_only():
 
 
 @contextlib.contextmanager
+def float_passes():
+    """mir_fast with the grid pass off (``mir_fast/_core/grid.py``): 8-bit data go
+    through the float32 / float64 passes as before it."""
+    from mir_fast._core import grid
+
+    enabled, grid.ENABLED = grid.ENABLED, False
+    try:
+        yield
+    finally:
+        grid.ENABLED = enabled
+
+
+@contextlib.contextmanager
 def blas_cascade():
-    """The GEMM cascade on BLAS (the packed product and the local path off): the dense
-    kernel as it was before ``mir_fast/_core/packed.py``."""
+    """The GEMM cascade on BLAS (the packed product, the local path and the grid pass
+    off): the dense kernel as it was before ``mir_fast/_core/packed.py``."""
     from mir_fast._core import packed
 
     enabled, packed.ENABLED = packed.ENABLED, False
     try:
-        with cascade_only():
+        with cascade_only(), float_passes():
             yield
     finally:
         packed.ENABLED = enabled
@@ -198,7 +211,10 @@ class ThreadScaling:
 class LocalMIR:
     """The dense exact path made local (``mir_fast/_core/local.py``) on real MNIST
     1 vs 7 at the paper's gamma 5, where it runs: its time, and its ratios to one GEMM
-    of the unlabelled x labelled shape and to the GEMM cascade with the path off."""
+    of the unlabelled x labelled shape and to the GEMM cascade with the path off.  The
+    grid pass is off throughout (its cascade is cheaper than the path on these 8-bit
+    images, so the cost model would decline it): MNIST stands in for data off the
+    grid."""
 
     params = (["float32", "float64"], [0.05, 0.25])
     param_names = ["dtype", "labelled"]
@@ -214,7 +230,8 @@ class LocalMIR:
         major_influence_range(self.X, self.y, gamma=5.0)
 
     def _mir(self):
-        return major_influence_range(self.X, self.y, gamma=5.0)
+        with float_passes():
+            return major_influence_range(self.X, self.y, gamma=5.0)
 
     def _cascade(self):
         with cascade_only():
@@ -235,8 +252,8 @@ class LocalMIR:
 
 
 class PackedProduct:
-    """The dense cascade (local path off) on its packed product against the same
-    cascade on BLAS, on real MNIST 1 vs 7 (gamma 5) and the CIFAR shape
+    """The dense cascade (local path and grid pass off) on its packed product against
+    the same cascade on BLAS, on real MNIST 1 vs 7 (gamma 5) and the CIFAR shape
     (``clustered_pixels(10000, 3072)``), 25% labelled: time, and ratios to one GEMM
     of the unlabelled x labelled shape and to the BLAS cascade."""
 
@@ -261,7 +278,7 @@ class PackedProduct:
     def _cascade(self, product):
         from mir_fast._core import packed
 
-        with (cascade_only() if product == "packed" else blas_cascade()):
+        with float_passes(), (cascade_only() if product == "packed" else blas_cascade()):
             assert (packed.PackedProduct.choose(len(self.XL), self.X.shape[1], self.X.dtype)
                     is None) == (product == "blas")
             return major_influence_range(self.X, self.y, gamma=self.gamma)
@@ -280,3 +297,48 @@ class PackedProduct:
                 / _median_seconds(lambda: self._cascade("blas")))
 
     track_ratio_to_blas.unit = "cascade / BLAS cascade"
+
+
+class GridPass:
+    """The dense cascade on 8-bit data (``mir_fast/_core/grid.py``): real MNIST 1 vs 7
+    (gamma 5) and the CIFAR shape with 8-bit pixels (``clustered_pixels(10000, 3072,
+    levels=256)``), 25% labelled: mir_fast's time, and its ratios to one GEMM of the
+    unlabelled x labelled shape and to the same call with the grid pass off (the
+    float passes)."""
+
+    params = (["mnist", "cifar8"], ["float32", "float64"])
+    param_names = ["data", "dtype"]
+    timeout = 600
+
+    def setup(self, data, dtype):
+        if data == "mnist":
+            from mir_fast.datasets import mnist17
+
+            self.X = mnist17(dtype=np.dtype(dtype).type)[0]
+            self.gamma = 5.0
+        else:
+            self.X = clustered_pixels(10000, 3072, random_state=0, levels=256).astype(dtype)
+            self.gamma = 0.55  # about gamma="auto"
+        self.y = _labels(len(self.X), 0.25)
+        self.XU = np.ascontiguousarray(self.X[self.y == -1])
+        self.XL = np.ascontiguousarray(self.X[self.y != -1])
+
+    def _mir(self):
+        return major_influence_range(self.X, self.y, gamma=self.gamma)
+
+    def _float_passes(self):
+        with float_passes():
+            return self._mir()
+
+    def time_mir(self, data, dtype):
+        self._mir()
+
+    def track_ratio_to_gemm(self, data, dtype):
+        return _median_seconds(self._mir) / _median_seconds(lambda: self.XU @ self.XL.T)
+
+    track_ratio_to_gemm.unit = "mir_fast / GEMM"
+
+    def track_ratio_to_float_passes(self, data, dtype):
+        return _median_seconds(self._mir) / _median_seconds(self._float_passes)
+
+    track_ratio_to_float_passes.unit = "mir_fast / float passes"
