@@ -33,8 +33,8 @@ cdef extern from "mir_grid.h" nogil:
     int MIR_GRID_NR
     int MIR_GRID_MAX_FEATURES
     int mir_grid_isa()
-    double mir_grid_misfit_f32(const float *x, int64_t n, double inverse)
-    double mir_grid_misfit_f64(const double *x, int64_t n, double inverse)
+    double mir_grid_misfit_f32(const float *x, int64_t n, double inverse, double tolerance)
+    double mir_grid_misfit_f64(const double *x, int64_t n, double inverse, double tolerance)
     void mir_grid_codes_f32(const float *x, int64_t d, double scale, double inverse,
                            uint8_t *code, int64_t *sum, int64_t *sq_norm,
                            double *residual_sq)
@@ -69,9 +69,10 @@ def block_misfits(const data_t[:, ::1] X, int64_t block_rows, const double[::1] 
                   double tolerance, int n_threads, double[:, ::1] out):
     """out[b, j]: how far block b of ``block_rows`` rows (from row 0) is from the grid
     of ``scales[j]``: the largest |x / s - k| over its values, k the nearest code in
-    0 .. 255 (``mir_grid.h``), measured in order of the scales and only until one is
-    within ``tolerance`` (the later ones: infinity).  Each block on one thread: the
-    same for any number of threads."""
+    0 .. 255, or a value above ``tolerance`` once one is found (``mir_grid.h``),
+    measured in order of the scales and only until one is within ``tolerance`` (the
+    later ones: infinity).  Each block on one thread: the same for any number of
+    threads."""
     cdef int64_t n = X.shape[0], d = X.shape[1], b, j, start, count
     cdef bint found
     cdef int64_t n_blocks = (n + block_rows - 1) // block_rows
@@ -88,10 +89,10 @@ def block_misfits(const data_t[:, ::1] X, int64_t block_rows, const double[::1] 
                     continue
                 if data_t is float:
                     out[b, j] = mir_grid_misfit_f32(&X[0, 0] + start * d, count,
-                                                    1.0 / scales[j])
+                                                    1.0 / scales[j], tolerance)
                 else:
                     out[b, j] = mir_grid_misfit_f64(&X[0, 0] + start * d, count,
-                                                    1.0 / scales[j])
+                                                    1.0 / scales[j], tolerance)
                 found = out[b, j] <= tolerance
 
 

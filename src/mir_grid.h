@@ -96,20 +96,27 @@ MIR_DEFINE_GRID_CODES(mir_grid_codes_f64, double)
  * How far n values are from the grid of scale s (1 / s given as ``inverse``): the
  * largest |x / s - k|, k the nearest code in 0 .. 255 (X is finite: validated).
  * Pixels / 255 in float32 give about 255 * 2^-24; values off the grid or outside
- * 0 .. 255 s at least 0.5 or so.
+ * 0 .. 255 s at least 0.5 or so.  The values are scanned in chunks of
+ * MIR_GRID_MISFIT_CHUNK; once a chunk's largest is above ``tolerance`` it is
+ * returned (the values are off the grid: by how much no longer matters).
  */
+#define MIR_GRID_MISFIT_CHUNK 4096
 #define MIR_DEFINE_GRID_MISFIT(NAME, DTYPE)                                            \
     MIR_MULTIVERSION MIR_STATIC double NAME(const DTYPE *restrict x, int64_t n,        \
-                                            double inverse)                            \
+                                            double inverse, double tolerance)          \
     {                                                                                  \
         double worst = 0.0, t, k, m;                                                   \
-        int64_t i;                                                                     \
-        _Pragma("omp simd reduction(max : worst)") for (i = 0; i < n; ++i) {           \
-            t = (double)x[i] * inverse;                                                \
-            k = rint(t);                                                               \
-            k = k < 0.0 ? 0.0 : (k > 255.0 ? 255.0 : k);                               \
-            m = fabs(t - k);                                                           \
-            worst = m > worst ? m : worst;                                             \
+        int64_t i, start, stop;                                                        \
+        for (start = 0; start < n && worst <= tolerance;                               \
+             start += MIR_GRID_MISFIT_CHUNK) {                                         \
+            stop = n - start < MIR_GRID_MISFIT_CHUNK ? n : start + MIR_GRID_MISFIT_CHUNK; \
+            _Pragma("omp simd reduction(max : worst)") for (i = start; i < stop; ++i) { \
+                t = (double)x[i] * inverse;                                            \
+                k = rint(t);                                                           \
+                k = k < 0.0 ? 0.0 : (k > 255.0 ? 255.0 : k);                           \
+                m = fabs(t - k);                                                       \
+                worst = m > worst ? m : worst;                                         \
+            }                                                                          \
         }                                                                              \
         return worst;                                                                  \
     }
