@@ -51,6 +51,8 @@ from mir_rowfold cimport (
     mir_sqnorm_f32,
     mir_sqnorm_f64,
     mir_state_init,
+    mir_states_init,
+    mir_states_unpack,
 )
 
 
@@ -117,16 +119,6 @@ cdef inline void fold_products(work_t *kind, const double *g, const double *norm
         mir_fold_distances(dist, n, tile_min, gamma, col0, state)
 
 
-cdef inline void unpack_states(const mir_row_state *states, int64_t n, int64_t *best,
-                               double *dmin, double *dsecond, double *ssum) noexcept nogil:
-    cdef int64_t i
-    for i in range(n):
-        best[i] = states[i].i
-        dmin[i] = states[i].m
-        dsecond[i] = states[i].m2
-        ssum[i] = states[i].s
-
-
 cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t n_lab,
                     const int64_t *rows, int64_t n_u, const work_t *mean,
                     const double *norm_lab, double gamma, int64_t tile_labelled,
@@ -156,7 +148,7 @@ cdef void fold_tile(const data_t *X, int64_t d, const int64_t *labelled, int64_t
             fold_products(<work_t *>NULL, acc + i * n_l, norm_lab + l0, n_l, norm_u[i],
                           gamma, l0, dist, &states[i])
         l0 += n_l
-    unpack_states(states, n_u, best, dmin, dsecond, ssum)
+    mir_states_unpack(states, n_u, best, dmin, dsecond, ssum)
 
 
 #: Doubles per row state (``mir_row_state``) in the per-thread scratch.
@@ -358,7 +350,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
     cdef int64_t mr = mir_packed_mr(isa), nr = mir_packed_nr(isa, sizeof(work_t))
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
-    cdef int64_t i, t, p, r0, n_u, c0, n_c, n_panels
+    cdef int64_t t, p, r0, n_u, c0, n_c, n_panels
     cdef int tid
     if data_t is double and work_t is float:
         refuse_float64_in_float32()
@@ -379,8 +371,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double[:, ::1] state_buf = np.empty((n_rows, STATE_DOUBLES))
     cdef mir_row_state *states = <mir_row_state *>&state_buf[0, 0]
     with nogil:
-        for i in range(n_rows):
-            mir_state_init(&states[i])
+        mir_states_init(states, n_rows)
         c0 = 0
         while c0 < n_lab:
             n_c = min(chunk, n_lab - c0)
@@ -399,7 +390,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
                                  &rowbuf[tid, 0], &packed_u[tid, 0], &products[tid, 0],
                                  &dist[tid, 0], &states[r0], &norm_rows[r0], c0 == 0)
             c0 += n_c
-        unpack_states(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
+        mir_states_unpack(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
 
 
 # ---------------------------------------------------------------------------------

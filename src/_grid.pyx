@@ -26,7 +26,12 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t
 
 from _fused cimport data_t
 from _openmp_shim cimport mir_omp_thread_id
-from mir_rowfold cimport mir_fold_distances_fast, mir_row_state, mir_state_init
+from mir_rowfold cimport (
+    mir_fold_distances_fast,
+    mir_row_state,
+    mir_states_init,
+    mir_states_unpack,
+)
 
 cdef extern from "mir_grid.h" nogil:
     int MIR_GRID_MR
@@ -168,7 +173,7 @@ def fold_grid(const data_t[:, ::1] X, const int64_t[::1] labelled, const int64_t
     cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
     cdef int64_t groups = (d + 3) // 4, mr = MIR_GRID_MR, nr = MIR_GRID_NR
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
-    cdef int64_t i, t, p, r0, n_u, c0, n_c, n_panels
+    cdef int64_t t, p, r0, n_u, c0, n_c, n_panels
     cdef int tid
     if mir_grid_isa() == 0:
         raise RuntimeError("this CPU has no AVX-512 VNNI: the grid pass cannot run")
@@ -192,8 +197,7 @@ def fold_grid(const data_t[:, ::1] X, const int64_t[::1] labelled, const int64_t
     cdef double[:, ::1] state_buf = np.empty((n_rows, STATE_DOUBLES))
     cdef mir_row_state *states = <mir_row_state *>&state_buf[0, 0]
     with nogil:
-        for i in range(n_rows):
-            mir_state_init(&states[i])
+        mir_states_init(states, n_rows)
         c0 = 0
         while c0 < n_lab:
             n_c = min(chunk, n_lab - c0)
@@ -214,8 +218,4 @@ def fold_grid(const data_t[:, ::1] X, const int64_t[::1] labelled, const int64_t
                                &sums_rows[r0], &sq_codes_rows[r0], &states[r0],
                                &residual_sq_rows[r0])
             c0 += n_c
-        for i in range(n_rows):
-            best[i] = states[i].i
-            dmin[i] = states[i].m
-            dsecond[i] = states[i].m2
-            ssum[i] = states[i].s
+        mir_states_unpack(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])

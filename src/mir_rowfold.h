@@ -120,6 +120,27 @@ MIR_INLINE void mir_state_init(mir_row_state *st)
     st->i = -1;
 }
 
+/* n row states, each as mir_state_init leaves it. */
+MIR_STATIC void mir_states_init(mir_row_state *states, int64_t n)
+{
+    int64_t i;
+    for (i = 0; i < n; ++i)
+        mir_state_init(&states[i]);
+}
+
+/* The four results of n row states, each into its own array. */
+MIR_STATIC void mir_states_unpack(const mir_row_state *states, int64_t n, int64_t *best,
+                                  double *dmin, double *dsecond, double *ssum)
+{
+    int64_t i;
+    for (i = 0; i < n; ++i) {
+        best[i] = states[i].i;
+        dmin[i] = states[i].m;
+        dsecond[i] = states[i].m2;
+        ssum[i] = states[i].s;
+    }
+}
+
 /* Merge one tile's (min, first argmin, second min, sum relative to its min). */
 MIR_INLINE void mir_state_merge(mir_row_state *st, double gamma, double tile_min,
                                 int64_t tile_arg, double tile_second, double tile_sum)

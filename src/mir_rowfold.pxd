@@ -9,6 +9,9 @@ cdef extern from "mir_rowfold.h" nogil:
         int64_t i
 
     void mir_state_init(mir_row_state *st)
+    void mir_states_init(mir_row_state *states, int64_t n)
+    void mir_states_unpack(const mir_row_state *states, int64_t n, int64_t *best,
+                           double *dmin, double *dsecond, double *ssum)
     double mir_min(const double *dist, int64_t n)
     void mir_fold_distances(const double *dist, int64_t n, double tile_min,
                             double gamma, int64_t col0, mir_row_state *st)

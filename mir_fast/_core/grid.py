@@ -7,9 +7,10 @@ with a scale ``s`` (``SCALES``), integer codes ``0 <= k <= 255`` and a residual
 
     D_ul = ||k_u||^2 + ||k_l||^2 - 2 <k_u, k_l>,
 
-is an integer, and AVX-512 VNNI computes the byte dot products exactly at four
-times the rate of float32 fused multiply-adds (``src/mir_grid.h``,
-``_grid.fold_grid``).  The pass folds ``fl(s^2) D_ul`` as the distance, with the
+is an integer, and AVX-512 VNNI computes the byte dot products exactly, 64
+multiply-adds an instruction against 16 for a float32 fused multiply-add (about
+twice OpenBLAS's SGEMM rate on this project's Intel machine, docs/performance.md;
+``src/mir_grid.h``, ``_grid.fold_grid``).  The pass folds ``fl(s^2) D_ul`` as the distance, with the
 error bound below, and the cascade (``_certificate.certify``) goes on as after
 any pass: the rows it cannot certify go to the float64 pass, then the exact one.
 
