@@ -24,8 +24,9 @@
  * broadcast is an unlabelled row's group and one 64-byte load the group of 16
  * labelled rows.
  *
- * Nothing here rounds: the products are the same whatever the tile, the thread or
- * the slice of groups, and identical for float32 data and their float64 copy.
+ * The integer products do not round: they are the same whatever the tile, the
+ * thread or the slice of groups, and identical for float32 data and their float64
+ * copy; the distances built from them round once each (``mir_grid_distances``).
  */
 #ifndef MIR_FAST_GRID_H
 #define MIR_FAST_GRID_H
@@ -109,7 +110,8 @@ MIR_DEFINE_GRID_CODES(mir_grid_codes_f64, double)
         int64_t i, start, stop;                                                        \
         for (start = 0; start < n && worst <= tolerance;                               \
              start += MIR_GRID_MISFIT_CHUNK) {                                         \
-            stop = n - start < MIR_GRID_MISFIT_CHUNK ? n : start + MIR_GRID_MISFIT_CHUNK; \
+            stop = start + MIR_GRID_MISFIT_CHUNK;                                      \
+            stop = stop < n ? stop : n;                                                \
             _Pragma("omp simd reduction(max : worst)") for (i = start; i < stop; ++i) { \
                 t = (double)x[i] * inverse;                                            \
                 k = rint(t);                                                           \
@@ -225,13 +227,15 @@ MIR_STATIC void mir_grid_products(const uint8_t *a, int64_t n_a, const uint8_t *
  *
  *     dist[j] = fl(s^2) (||k_u||^2 + ||k_l||^2 - 2 <k_u, k_l>)
  *
- * the integer exact (below 2^53: 2 * 255^2 * 65,536 < 2^34), one rounding for the
- * product (``s2`` = fl(s^2), one more).  Returns their minimum.
+ * the integer exact (its terms below 2 * 255^2 * 65,536 < 2^34, far from 2^53),
+ * one rounding for the product (``s2`` = fl(s^2), one more).  Returns their
+ * minimum.
  */
-MIR_MULTIVERSION MIR_STATIC double mir_grid_distances(const int32_t *restrict acc, int64_t n,
-                                     int64_t code_sum, int64_t sq_norm_u,
-                                     const int64_t *restrict sq_norm_l, double s2,
-                                     double *restrict dist)
+MIR_MULTIVERSION MIR_STATIC double mir_grid_distances(const int32_t *restrict acc,
+                                                      int64_t n, int64_t code_sum,
+                                                      int64_t sq_norm_u,
+                                                      const int64_t *restrict sq_norm_l,
+                                                      double s2, double *restrict dist)
 {
     double tile_min = INFINITY;
     int64_t j;

@@ -59,8 +59,8 @@ from ._tiling import SUPER_TILE_ROWS
 UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
 #: A pass after the first runs on the rows a super-tile still has pending only when
 #: they are at least this many; fewer go straight to the exact pass, which costs less
-#: for them than preparing the pass (packing every labelled row: 20-60 ms on the
-#: CIFAR shape for 3 rows, where the exact pass takes about 2 ms a row).
+#: for them than preparing the pass (packing every labelled row: 22-89 ms on the
+#: CIFAR shape for 3 rows, where the exact pass took 6.5 ms for the three).
 MIN_LATER_PASS_ROWS = 16
 #: Relative error bound of the shorter exponentials (degree-7 polynomial) of the
 #: float32 passes.

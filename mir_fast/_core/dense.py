@@ -3,9 +3,9 @@
 Passes: exact integer products of the codes of data on an 8-bit grid (``grid.py``;
 it takes the float32 pass's place), or float32 dot products over feature slices
 (float32 data whose products stay far from float32 overflow), then float64 dot
-products, then the exact pass.  The
-rows are centred on the column mean of all of X first: distances do not change,
-and the error bound (``_certificate``) shrinks with the norms.
+products, then the exact pass.  The float passes centre the rows on the column mean
+of all of X first: distances do not change, and the error bound (``_certificate``)
+shrinks with the norms.
 """
 
 from dataclasses import dataclass
@@ -37,14 +37,15 @@ class DenseStatistics:
     the largest squared row norm (which decides whether float32 is safe) and how far
     the values are from each grid of ``grid.SCALES`` (which decides the grid pass).
 
-    Both are computed over a fixed grid of ``BLOCK_ROWS`` row blocks starting at row
+    All three are computed over fixed blocks of ``BLOCK_ROWS`` rows starting at row
     0, so that any caller (one process, a chunked call, the blocks of a cluster)
     gets the same bits.
     """
 
     mean: np.ndarray  # float64
     max_sq_norm: float  # of the uncentred rows, in float64
-    grid_misfits: np.ndarray  # the largest |x / s - k| for each s of grid.SCALES
+    grid_misfits: np.ndarray  # per s of grid.SCALES: the largest |x / s - k| (or one
+    # above grid.MISFIT_TOLERANCE), _grid.block_misfits
 
     #: Rows per block of the grid.
     BLOCK_ROWS = 1024
@@ -72,7 +73,7 @@ class DenseStatistics:
 
     @classmethod
     def combine(cls, partials, n_rows):
-        """From the ``partials`` of every grid block of X, in row order."""
+        """From the ``partials`` of every block of X, in row order."""
         total = np.zeros_like(partials[0][0])
         for sums, _, _ in partials:
             total += sums

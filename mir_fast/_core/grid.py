@@ -40,7 +40,7 @@ are from each grid (``_grid.block_misfits``); the pass runs when every value is
 within ``MISFIT_TOLERANCE`` of a code on one of them, the CPU has AVX-512 VNNI and
 the rows have at most ``MAX_FEATURES`` features (the 32-bit lanes cannot overflow).
 The decision is a fact of all of X, so chunked and Dask calls make it alike.
-Products are exact, and the fold runs over a fixed grid of ``BLOCK`` labelled
+Products are exact, and the fold runs over fixed blocks of ``BLOCK`` labelled
 rows: the results do not depend on threads or tiles, and float32 data and their
 float64 copy give the same bits.
 """
