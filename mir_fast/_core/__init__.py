@@ -39,12 +39,12 @@ The map
       planned from the labelled rows where its cost model says it pays; the rows
       it takes are exact, the others enter the cascade.
 
-      Each entry carries its kernel, the unit roundoff of its dot products, the
-      number of terms they sum and the error of its exponentials: all the error
-      bound of ``_certificate`` needs to say which rows the pass settled (the grid
-      pass returns its own bound per row).  A later pass leaves a super-tile's
-      pending rows to the exact pass when they are very few.  Rows it
-      cannot certify go to the next entry; the exact pass settles the rest.
+      Each entry carries its kernel, which returns with its results the bound of
+      each row's distance errors (``_certificate.distance_error_bound`` for the
+      float passes, ``grid.error_bound`` for the grid pass), and the error of its
+      exponentials: all ``_certificate`` needs to say which rows the pass settled.
+      Rows it cannot certify go to the next entry (or, when a super-tile has very
+      few, straight to the exact pass); the exact pass settles the rest.
 
     engine.context(labelled, rows)
       what depends on all of X and all rows (the dense centring mean, the CSR
@@ -57,7 +57,7 @@ Where a new kernel plugs in
 ---------------------------
 A new pass for an existing data kind is one more ``Pass`` in that engine's
 cascade (``dense.py`` or ``csr.py``): a kernel that returns ``Reduced`` for a set
-of rows and its error parameters.  A new data kind is one more engine class with
+of rows, its error bound included.  A new data kind is one more engine class with
 ``context``, ``work`` and ``fold`` and one line in :func:`engine_for`.  Each
 kernel allocates its own per-thread scratch; tile shapes (``_tiling``) depend on
 row counts only, never on threads, so results are the same for every thread count.

@@ -41,8 +41,9 @@ A row's decision is certain when
   pass's shorter polynomial, below 1e-8), the sums and the rescalings, so
   ``share > threshold`` cannot change.
 
-A pass with a bound of its own (the grid pass, ``grid.py``) gives ``delta_u``
-itself; the two tests are the same.
+Each pass's kernel returns ``delta_u`` with its results: the float passes that of
+:func:`distance_error_bound`, the grid pass (``grid.py``) one of its own; the two
+tests are the same for all.
 
 Rows that fail either test go to the next pass of the cascade (a list of
 :class:`Pass`, walked by :func:`certify`), and what no pass certifies goes to the
@@ -102,8 +103,8 @@ class RowFold:
 class Reduced:
     """What a kernel returns for its rows, named as in :class:`RowFold` (the
     kernels' C arguments ``best, dmin, dsecond, ssum`` are these), plus the second
-    smallest distance and what the bound needs (the rows' squared norms and the
-    largest of the labelled rows').
+    smallest distance and the bound ``delta_u`` of each row's distances (the
+    kernels of the cascade's passes; the exact pass has none).
 
     One quantity, one name down to the kernels; ``MIRResult`` (``_result.assemble``)
     then turns positions into indices (``nearest`` -> ``dominant``), ``d_min`` into
@@ -113,10 +114,6 @@ class Reduced:
     d_min: np.ndarray
     d_second: np.ndarray
     weight_sum: np.ndarray
-    sq_norms: np.ndarray = None
-    max_sq_norm_labelled: float = None
-    #: ``delta_u`` per row, from kernels with a bound of their own (the grid pass);
-    #: None: the bound of the module docstring, from the norms above.
     error_bound: np.ndarray = None
 
     @classmethod
@@ -136,26 +133,12 @@ class Pass:
 
     ``kernel(rows, height)`` reduces ``rows`` (positions into the caller's rows) in
     tiles of ``height`` rows (None: the kernel's own choice for that many rows) and
-    returns :class:`Reduced`; ``unit_roundoff`` is that of its dot products,
-    ``terms(rows)`` the number of terms each row's dot products sum in that
-    precision, ``exp_error`` the relative error of its exponentials beyond double,
-    ``norm_terms`` the number each squared norm sums in double (None: ``terms``).
-    A kernel whose ``Reduced`` carries its own ``error_bound`` needs none of
-    ``unit_roundoff``, ``terms`` or ``norm_terms``.
+    returns :class:`Reduced` with its ``error_bound``; ``exp_error`` is the
+    relative error of its exponentials beyond double.
     """
 
     kernel: Callable
-    unit_roundoff: float = None
-    terms: Callable = None
     exp_error: float = 0.0
-    norm_terms: int = None
-
-    def error_bound(self, rows, reduced):
-        """``delta_u`` of the ``reduced`` results of ``rows``."""
-        if reduced.error_bound is not None:
-            return reduced.error_bound
-        return distance_error_bound(reduced.sq_norms, reduced.max_sq_norm_labelled,
-                                    self.terms(rows), self.unit_roundoff, self.norm_terms)
 
 
 def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=None):
@@ -217,7 +200,7 @@ def certify(passes, exact, n_rows, gamma, threshold, n_labelled, height=None, lo
             reduced = step.kernel(group, height if stage == 0 else None)
             fold.store(group, stage, reduced)
             unsure = uncertain_rows(reduced.d_second - reduced.d_min, reduced.weight_sum,
-                                    step.error_bound(group, reduced), gamma, threshold,
+                                    reduced.error_bound, gamma, threshold,
                                     n_labelled, exp_error=step.exp_error)
             still.append(group[unsure])
         pending = np.concatenate(still)

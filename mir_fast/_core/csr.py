@@ -10,7 +10,8 @@ import numpy as np
 
 from .. import _exact, _sparse
 from .._validation import check_squared_norms
-from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
+from ._certificate import (FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify,
+                           distance_error_bound)
 from ._tiling import csr_tile_rows
 
 #: One scattered multiply-add of the CSR kernel costs about this many flops of the
@@ -92,12 +93,13 @@ def product_pass(X, labelled, rows, norm_lab, norm_rows, head, gamma, n_threads)
     def kernel(positions, height):
         split = split_labelled(X, labelled, head)
         reduced = Reduced.empty(len(positions))
-        reduced.sq_norms = norm_rows[positions]
-        reduced.max_sq_norm_labelled = norm_lab.max()
+        sq_norms = norm_rows[positions]
         _sparse.fold_csr(X.data, X.indices, X.indptr, rows[positions], *split, norm_lab,
-                         reduced.sq_norms, gamma,
+                         sq_norms, gamma,
                          height or csr_tile_rows(len(positions), n_labelled), n_threads,
                          reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum)
+        reduced.error_bound = distance_error_bound(sq_norms, norm_lab.max(), terms(positions),
+                                                   UNIT_ROUNDOFF[np.dtype(np.float64)])
         return reduced
 
     nnz = np.diff(X.indptr)
@@ -106,8 +108,7 @@ def product_pass(X, labelled, rows, norm_lab, norm_rows, head, gamma, n_threads)
     def terms(positions):
         return len(head) + np.maximum(nnz[rows[positions]], longest_labelled)
 
-    return Pass(kernel=kernel, unit_roundoff=UNIT_ROUNDOFF[np.dtype(np.float64)],
-                terms=terms, exp_error=FAST_EXP_ERROR if X.dtype == np.float32 else 0.0)
+    return Pass(kernel=kernel, exp_error=FAST_EXP_ERROR if X.dtype == np.float32 else 0.0)
 
 
 def fold_csr(X, labelled, rows, gamma, threshold, n_threads, head=None, height=None):

@@ -16,7 +16,8 @@ import numpy as np
 from .. import _dense, _exact, _grid
 from .._threads import effective_n_threads
 from .._validation import check_squared_norms
-from ._certificate import FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify
+from ._certificate import (FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify,
+                           distance_error_bound)
 from ._tiling import float32_slice, tile_labelled, tile_rows
 from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
 from .local import Basis, LocalPlan
@@ -103,10 +104,9 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
             labelled_norms.append(centred_sq_norms(X, labelled, mean, n_threads))
         norm_lab = labelled_norms[0]
         reduced = Reduced.empty(len(positions))
-        reduced.sq_norms = np.empty(len(positions))
-        reduced.max_sq_norm_labelled = norm_lab.max()
+        sq_norms = np.empty(len(positions))
         outputs = (reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum,
-                   reduced.sq_norms)
+                   sq_norms)
         if packed is not None:
             packed.fold(X, labelled, rows[positions], mean, norm_lab, gamma, n_threads,
                         *outputs)
@@ -115,12 +115,12 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
                               height or tile_rows(len(positions)),
                               tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
                               float32_slice(n_features), n_threads, *outputs)
+        reduced.error_bound = distance_error_bound(sq_norms, norm_lab.max(), terms,
+                                                   UNIT_ROUNDOFF[work_dtype], n_features)
         return reduced
 
     terms = float32_slice(n_features) if sliced else n_features
-    return Pass(kernel=kernel, unit_roundoff=UNIT_ROUNDOFF[work_dtype],
-                terms=lambda positions: terms,
-                exp_error=FAST_EXP_ERROR if sliced else 0.0, norm_terms=n_features)
+    return Pass(kernel=kernel, exp_error=FAST_EXP_ERROR if sliced else 0.0)
 
 
 def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
