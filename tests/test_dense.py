@@ -10,8 +10,10 @@ from hypothesis import strategies as st
 from oracle import exact_sq_distances, oracle_mir, oracle_mir_exact, sq_distances
 
 from mir_fast import _exact, major_influence_range
-from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
+from mir_fast._core import grid
+from mir_fast._core._certificate import FAST_EXP_ERROR, distance_error_bound, uncertain_rows
 from mir_fast._core._tiling import float32_slice
+from mir_fast._core.dense import DenseStatistics, dot_product_pass
 from mir_fast._openmp import openmp_enabled
 
 THREADS = [1, 2, None]
@@ -358,9 +360,43 @@ def test_near_ties_at_the_float32_bound_are_settled_exactly(rng, d):
     centred = X64 - X64.mean(axis=0)
     sq = (centred**2).sum(axis=1)
     delta = distance_error_bound(sq[:n_pairs], sq[labelled].max(), float32_slice(d),
-                                 UNIT_ROUNDOFF[np.dtype(np.float32)], norm_terms=d)
+                                 np.float32, norm_terms=d)
     D = np.sort(sq_distances(X64[:n_pairs], X64[labelled]), axis=1)
     true_gap = D[:, 1] - D[:, 0]
     edge = (result.stage == 0) & (true_gap < 4.0 * delta)
     assert edge.sum() >= 5, "no row certified close to the float32 bound"
     assert ((result.stage > 0) & (true_gap > 0)).any(), "no near tie sent on"
+
+
+@pytest.mark.parametrize("scale", [1e-19, 1e-21, 1e-23])
+def test_float32_products_below_the_normal_range_are_bounded(rng, monkeypatch, scale):
+    """float32 data so small that their products fall below float32's normal range
+    (where rounding errs by up to 2^-150 absolute, not relative): every row's
+    distances stay within the bound, and every row the pass certifies has the true
+    nearest.  Without the bound's underflow term, hundreds of wrong rows were
+    certified at 1e-22 (a CPU without VNNI, where no grid pass takes such data
+    first, returned them)."""
+    n, d, n_lab = 3000, 40, 700
+    centres = rng.normal(size=(30, d))
+    X = ((centres[rng.integers(0, 30, n)] + 0.3 * rng.normal(size=(n, d))) * scale)
+    X = X.astype(np.float32)
+    labelled, rows = np.arange(n_lab), np.arange(n_lab, n)
+    gamma = 0.05 / scale**2
+    float32_pass = dot_product_pass(X, labelled, rows, DenseStatistics.of(X),
+                                    np.dtype(np.float32), gamma, 2)
+    reduced = float32_pass.kernel(np.arange(len(rows)), None)
+    D = sq_distances(X[rows], X[labelled])
+    true_min = D.min(axis=1)
+    assert np.all(np.abs(reduced.d_min - true_min) <= reduced.error_bound)
+    unsure = uncertain_rows(reduced.d_second - reduced.d_min, reduced.weight_sum,
+                            reduced.error_bound, gamma, 0.5, n_lab, FAST_EXP_ERROR)
+    certified = ~unsure
+    np.testing.assert_array_equal(reduced.nearest[certified], D.argmin(axis=1)[certified])
+
+    monkeypatch.setattr(grid, "ENABLED", False)  # as on a CPU without VNNI
+    y = np.full(n, -1)
+    y[:n_lab] = rng.integers(0, 2, n_lab)
+    result = major_influence_range(X, y, gamma=gamma)
+    expected = oracle_mir(X.astype(np.float64), y, gamma)
+    np.testing.assert_array_equal(result.dominant, expected.dominant)
+    np.testing.assert_array_equal(result.scores, expected.scores)

@@ -12,7 +12,7 @@ from oracle import oracle_mir, sq_distances
 
 from mir_fast import _dense, auto_gamma, major_influence_range
 from mir_fast._core import dense, grid, packed
-from mir_fast._core._certificate import UNIT_ROUNDOFF, distance_error_bound
+from mir_fast._core._certificate import distance_error_bound
 from mir_fast._core._tiling import (PACKED_TILE_ROWS, PACKED_TILE_STEP, float32_slice,
                                      packed_tile_rows)
 from mir_fast._core.dense import DenseStatistics, centred_sq_norms
@@ -103,7 +103,7 @@ def test_products_are_within_the_certificates_bound(rng, isa, data_dtype, work_d
     D = np.sort(sq_distances(X[rows], X[labelled]), axis=1)
     terms = width if work_dtype == np.float32 else d
     delta = distance_error_bound(sq_norms, norm_lab.max(), terms,
-                                 UNIT_ROUNDOFF[np.dtype(work_dtype)], norm_terms=d)
+                                 work_dtype, norm_terms=d)
     assert np.all(np.abs(d_min - D[:, 0]) <= delta)
     assert np.all(np.abs(d_second - D[:, 1]) <= delta)
     true_nearest = sq_distances(X[rows], X[labelled]).argmin(axis=1)

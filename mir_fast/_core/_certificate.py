@@ -8,10 +8,11 @@ compute ``d_ul`` by the expansion ``||u||^2 + ||l||^2 - 2 <u, l>``; their error 
 bounded by
 
     delta_u = ((k / 2 + 3 + k^2 eps) eps + (f + f / k + 4) 2^-53)
-              * (||u|| + max_l ||l||)^2,
+              * (||u|| + max_l ||l||)^2  +  4 (f + 1) eta,
 
 with ``eps`` the unit roundoff of the precision of the dot products (2^-24 for
-float32, 2^-53 for float64), ``k`` the number of terms summed in that precision
+float32, 2^-53 for float64), ``eta`` its smallest subnormal number (2^-149,
+2^-1074), ``k`` the number of terms summed in that precision
 (the number of features; in float32 the width of a feature slice, whose partial
 sums are added in double; for CSR the largest number of non-zeros in a row), ``f``
 the number of terms of each squared norm, always summed in double (the features;
@@ -25,7 +26,17 @@ for CSR ``k`` again), and norms taken after centring (dense).  Term by term, wit
   ``||u - l||^2`` by at most ``2 eps (1 + eps) (a + b)^2 <= 3 eps (a + b)^2``;
 * the squared norms, ``f`` terms in double: ``(f + 1) 2^-53 (a^2 + b^2)``;
 * the ``f / k`` slice sums added in double, ``(f / k + 1) 2^-53 ab``, and the two
-  additions of the expansion, ``2^-52 (a + b)^2``.
+  additions of the expansion, ``2^-52 (a + b)^2``;
+* underflow, which the relative terms above do not cover: a rounding whose
+  result falls below the normal range errs by up to ``eta / 2`` absolute (Higham's
+  model ``fl(t) = t (1 + theta) + eta'``).  A dot product has at most ``2 f``
+  roundings (a product and a sum per term), doubled by the expansion: ``2 f eta``;
+  the squared norms and the double sums at most ``2 f + 2`` more of at most
+  ``2^-1075 <= eta / 2`` each.  The centring adds none: a difference of two
+  floats of one precision that falls below the normal range is exact, and the
+  float32 data of the float64 pass are exact in double.  It matters only for
+  data so small that their products leave the normal range (float32 values
+  below about 1e-19): the bound then sends the rows on.
 
 (Before 2026-12-06 the bound was ``(k + 4)(eps + 2^-53)``: the float32 dot
 product's share doubled; this one is what the items above sum to, rounded up.)
@@ -58,6 +69,7 @@ import numpy as np
 from ._tiling import SUPER_TILE_ROWS
 
 UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
+SMALLEST_SUBNORMAL = {np.dtype(np.float32): 2.0**-149, np.dtype(np.float64): 2.0**-1074}
 #: A pass after the first runs on the rows a super-tile still has pending only when
 #: they are at least this many; fewer go straight to the exact pass, which costs less
 #: for them than preparing the pass (packing every labelled row: 22-89 ms on the
@@ -141,15 +153,20 @@ class Pass:
     exp_error: float = 0.0
 
 
-def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, eps, norm_terms=None):
+def distance_error_bound(sq_norms, max_sq_norm_labelled, terms, work_dtype,
+                         norm_terms=None):
     """``delta_u`` of the module docstring for rows of centred squared norms
-    ``sq_norms``."""
+    ``sq_norms``, dot products in ``work_dtype``."""
+    work_dtype = np.dtype(work_dtype)
+    eps = UNIT_ROUNDOFF[work_dtype]
     terms = np.asarray(terms, dtype=np.float64)
     norm_terms = terms if norm_terms is None else np.float64(norm_terms)
     slices = norm_terms / np.maximum(terms, 1.0)  # rows with no terms: no slices
     relative = ((terms / 2.0 + 3.0 + terms * terms * eps) * eps
                 + (norm_terms + slices + 4.0) * 2.0**-53)
-    return relative * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
+    underflow = 4.0 * (norm_terms + 1.0) * SMALLEST_SUBNORMAL[work_dtype]
+    return (relative * (np.sqrt(sq_norms) + np.sqrt(max_sq_norm_labelled)) ** 2
+            + underflow)
 
 
 def uncertain_rows(nearest_gap, weight_sum, delta, gamma, threshold, n_labelled,

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import _exact, _sparse
 from .._validation import check_squared_norms
-from ._certificate import (FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify,
+from ._certificate import (FAST_EXP_ERROR, Pass, Reduced, certify,
                            distance_error_bound)
 from ._tiling import csr_tile_rows
 
@@ -99,7 +99,7 @@ def product_pass(X, labelled, rows, norm_lab, norm_rows, head, gamma, n_threads)
                          height or csr_tile_rows(len(positions), n_labelled), n_threads,
                          reduced.nearest, reduced.d_min, reduced.d_second, reduced.weight_sum)
         reduced.error_bound = distance_error_bound(sq_norms, norm_lab.max(), terms(positions),
-                                                   UNIT_ROUNDOFF[np.dtype(np.float64)])
+                                                   np.float64)
         return reduced
 
     nnz = np.diff(X.indptr)
