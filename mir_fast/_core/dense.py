@@ -16,7 +16,7 @@ import numpy as np
 from .. import _dense, _exact, _grid
 from .._threads import effective_n_threads
 from .._validation import check_squared_norms
-from ._certificate import (FAST_EXP_ERROR, UNIT_ROUNDOFF, Pass, Reduced, certify,
+from ._certificate import (FAST_EXP_ERROR, Pass, Reduced, certify,
                            distance_error_bound)
 from ._tiling import float32_slice, tile_labelled, tile_rows
 from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
@@ -116,7 +116,7 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
                               tile_labelled(n_features, work_dtype.itemsize, len(labelled)),
                               float32_slice(n_features), n_threads, *outputs)
         reduced.error_bound = distance_error_bound(sq_norms, norm_lab.max(), terms,
-                                                   UNIT_ROUNDOFF[work_dtype], n_features)
+                                                   work_dtype, n_features)
         return reduced
 
     terms = float32_slice(n_features) if sliced else n_features
@@ -156,7 +156,8 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, grid=scale is not None)
+    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads,
+                        first_pass="grid" if scale is not None else work_dtypes[0])
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)

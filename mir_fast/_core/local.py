@@ -60,9 +60,9 @@ Per unlabelled row, in units of one float64 multiply-add of a GEMM: the projecti
 ``k d`` and its float32 products ``l k / 2``, the bounds ``BOUND_COST l``, the kept
 rows ``EXACT_COST c d`` (``c`` their mean number, counted for a sample of the
 labelled rows against some of the others and scaled to all ``l``), against the
-cascade's ``CASCADE_COST l d`` (``GRID_COST l d`` where the cascade starts with the
-grid pass, ``grid.py``).  The path runs with the ``k`` of least cost, when
-that is below ``LOCAL_SHARE`` of the cascade's.  The plan depends on X, the
+cascade's ``CASCADE_COST l d`` (by the cascade's first pass: the grid pass,
+``grid.py``, float32 or float64 dot products).  The path runs with the ``k`` of
+least cost, when that is below ``LOCAL_SHARE`` of the cascade's.  The plan depends on X, the
 labelled rows and gamma only: every caller (chunks, Dask workers) gets the same
 one, and the same bits.
 """
@@ -97,14 +97,13 @@ GRAM_ROWS = 160
 #: Per-unlabelled-row costs, in float64 GEMM multiply-adds (fitted on MNIST 1 vs 7,
 #: 25% labelled, this project's 2-core AVX-512 machine; docs/performance.md): one
 #: bound and candidate test, one feature of a kept row's exact distance, and one
-#: pair-feature of the cascade in float32 and in float64 (refitted 2026-12-06 for the
-#: packed dense product, ``packed.py``: 0.66 and 1.15 on BLAS).
+#: pair-feature of the cascade, by its first pass: float32 and float64 dot products
+#: (refitted 2026-12-06 for the packed dense product, ``packed.py``: 0.66 and 1.15 on
+#: BLAS), the grid pass's exact integer products (fitted 2026-12-06 on MNIST 1 vs 7
+#: and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time).
 BOUND_COST = 50.0
 EXACT_COST = 6.0
-CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0}
-#: The same for the grid pass's exact integer products (fitted 2026-12-06 on MNIST
-#: 1 vs 7 and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time).
-GRID_COST = 0.3
+CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0, "grid": 0.3}
 #: The path runs when its modelled cost is at most this share of the cascade's.
 LOCAL_SHARE = 0.8
 #: A row keeping more than this many labelled rows, or this share of them, declines.
@@ -214,15 +213,16 @@ class LocalPlan:
     expected_candidates: float
 
     @classmethod
-    def of(cls, X, labelled, basis, gamma, n_threads=1, grid=False):
+    def of(cls, X, labelled, basis, gamma, n_threads=1, first_pass=None):
         """The plan of least modelled cost on ``basis`` (a :class:`Basis`), or None
         when the cascade is cheaper.  The model's candidates are counted for
         ``SAMPLE_ROWS`` labelled rows against ``REFERENCE_ROWS`` of them (scaled up
         to all ``l``: an overestimate, their nearest being farther), rows that are
         not among those the bases were computed from.  Once the pilot passes, the
         projections of all labelled rows on every direction are computed once (on
-        ``n_threads`` threads), for the model and the plan.  ``grid``: the cascade
-        starts with the grid pass (``GRID_COST``)."""
+        ``n_threads`` threads), for the model and the plan.  ``first_pass``: the
+        cascade's first pass, a key of ``CASCADE_COST`` ("grid" or its work dtype;
+        default: X's dtype)."""
         if basis is None:
             return None
         n_lab, d = len(labelled), X.shape[1]
@@ -232,7 +232,9 @@ class LocalPlan:
         # sample rows outside both bases (a row in a basis's span is bounded too well)
         outside = np.flatnonzero(~np.isin(reference, np.concatenate([basis.rows, pilot.rows])))
         sample = outside[evenly_spaced(len(outside), SAMPLE_ROWS)]
-        cascade = n_lab * d * (GRID_COST if grid else CASCADE_COST[X.dtype])
+        if not isinstance(first_pass, str):
+            first_pass = np.dtype(X.dtype if first_pass is None else first_pass)
+        cascade = n_lab * d * CASCADE_COST[first_pass]
         # a pilot: a rough basis from a few rows, a few sample rows; decline when even
         # half its candidates would cost too much, before the real basis is computed
         k = min(PILOT_RANK, max(pilot.ranks))
