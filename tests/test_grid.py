@@ -106,7 +106,7 @@ def test_results_are_the_oracles(rng, dtype, scale):
     certifies nearly every row, and every answer is the oracle's."""
     X = clustered_pixels(1500, 150, n_clusters=12, noise=0.1, random_state=3, levels=256)
     X = (X.astype(np.float64) * (255 * scale)).astype(dtype)
-    assert grid.grid_scale(DenseStatistics.of(X).grid_misfits, X.shape[1]) == scale
+    assert grid.grid_scale(DenseStatistics.of(X), X.shape[1]) == scale
     y = labels(rng, len(X), 400)
     gamma = 0.2 / (255 * scale) ** 2
     result = major_influence_range(X, y, gamma=gamma)
@@ -169,7 +169,7 @@ def test_near_ties_across_the_bound_are_settled_exactly(rng, monkeypatch):
     give wrong answers (the test can fail)."""
     X, y, t = near_ties_moved_by_residuals(rng)
     n_pairs = len(t)
-    assert grid.grid_scale(DenseStatistics.of(X).grid_misfits, X.shape[1]) == 1 / 255
+    assert grid.grid_scale(DenseStatistics.of(X), X.shape[1]) == 1 / 255
     expected = oracle_mir(X, y, 1.0, threshold=0.3)
     result = major_influence_range(X, y, gamma=1.0, threshold=0.3)
     np.testing.assert_array_equal(result.dominant, expected.dominant)
@@ -202,7 +202,7 @@ def test_values_off_the_grid_within_the_tolerance_are_still_exact(rng):
     rows go on to the float64 pass, and the answers stay the oracle's."""
     codes, X = pixels(rng, 1200, 60, dtype=np.float64)
     X += rng.uniform(-0.9, 0.9, size=X.shape) * grid.MISFIT_TOLERANCE / 255
-    assert grid.grid_scale(DenseStatistics.of(X).grid_misfits, X.shape[1]) == 1 / 255
+    assert grid.grid_scale(DenseStatistics.of(X), X.shape[1]) == 1 / 255
     y = labels(rng, len(X), 300)
     result = major_influence_range(X, y, gamma=0.5)
     expected = oracle_mir(X, y, 0.5)
@@ -215,10 +215,11 @@ def test_values_off_the_grid_within_the_tolerance_are_still_exact(rng):
     lambda rng: pixels(rng, 500, 30)[1] * np.float32(1.5),  # beyond 255 s, not 255
     lambda rng: pixels(rng, 500, 30)[1] - np.float32(0.5),  # negative values
     lambda rng: np.vstack([pixels(rng, 1500, 30)[1], [[0.5] * 30]]),  # one row off
+    lambda rng: clustered_pixels(500, 30, random_state=0) * 1e-9,  # all below half a step
 ])
 def test_data_off_every_grid_decline_the_pass(rng, make, monkeypatch):
     X = np.ascontiguousarray(make(rng), dtype=np.float32)
-    assert grid.grid_scale(DenseStatistics.of(X).grid_misfits, X.shape[1]) is None
+    assert grid.grid_scale(DenseStatistics.of(X), X.shape[1]) is None
     called = []
     monkeypatch.setattr(dense, "grid_pass", lambda *a: called.append(a))
     y = labels(rng, len(X), 120)
@@ -243,7 +244,8 @@ def test_without_the_pass_the_float_passes_give_the_same_answers(rng, monkeypatc
 
 
 def test_too_many_features_decline_and_the_kernel_refuses(rng):
-    assert grid.grid_scale([0.0, np.inf], grid.MAX_FEATURES + 1) is None
+    on_grid = DenseStatistics(np.zeros(1), 1.0, np.array([0.0, np.inf]))
+    assert grid.grid_scale(on_grid, grid.MAX_FEATURES + 1) is None
     X = np.zeros((4, grid.MAX_FEATURES + 1), dtype=np.float32)
     with pytest.raises(ValueError, match="at most"):
         fold_grid(X, np.arange(2, dtype=np.int64), np.arange(2, 4, dtype=np.int64), 1.0, 1.0)

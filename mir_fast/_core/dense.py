@@ -140,7 +140,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
     max_sq_norm = 4.0 * statistics.max_sq_norm
     check_squared_norms(max_sq_norm)
-    scale = grid_scale(statistics.grid_misfits, X.shape[1])
+    scale = grid_scale(statistics, X.shape[1])
     work_dtypes = [np.dtype(np.float64)]
     if scale is None and X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
         work_dtypes.insert(0, np.dtype(np.float32))

@@ -73,14 +73,16 @@ PACK_BYTES = 64 << 20
 NORM_SLACK = 1.0 + 2.0**-20
 
 
-def grid_scale(misfits, n_features):
-    """The scale of the grid all of X lies on (``misfits``: the largest misfit to each
-    of ``SCALES``), or None where the pass cannot run."""
+def grid_scale(statistics, n_features):
+    """The scale of the grid all of X lies on, from its ``DenseStatistics`` (the
+    largest misfit to each of ``SCALES``), or None where the pass cannot run or
+    would settle nothing: data that never reach half a step (every code 0: all of
+    their distance is residual, which the bound must then cover whole)."""
     if not ENABLED or ISA == 0 or n_features > MAX_FEATURES:
         return None
-    for scale, misfit in zip(SCALES, misfits):
+    for scale, misfit in zip(SCALES, statistics.grid_misfits):
         if misfit <= MISFIT_TOLERANCE:
-            return float(scale)
+            return float(scale) if 4.0 * statistics.max_sq_norm >= scale * scale else None
     return None
 
 
