@@ -101,7 +101,8 @@ def kernel_extension(name):
     )
 
 
-EXTENSIONS = [kernel_extension(name) for name in ("_dense", "_sparse", "_exact", "_graph", "_grid", "_openmp")]
+EXTENSIONS = [kernel_extension(name) for name in
+              ("_dense", "_sparse", "_exact", "_graph", "_grid", "_digits", "_openmp")]
 
 setup(
     ext_modules=cythonize(

@@ -8,11 +8,11 @@ Usage::
 
 Dense references, named as printed: ``mir_fast_cascade``, mir_fast with its local
 exact path switched off (the cascade alone); ``mir_fast_float``, mir_fast with its
-grid pass switched off (8-bit data through the float passes, as before
-``mir_fast/_core/grid.py``); ``mir_fast_blas``, the cascade on BLAS with the packed
-product, the local path and the grid pass off (the dense kernel before
-``mir_fast/_core/packed.py``); ``gemm``, one GEMM of the unlabelled x labelled shape
-in the same dtype (numpy ``X_U @ X_L.T``, the physical floor); ``paper``, the
+integer passes switched off (the data through the float passes, as before
+``mir_fast/_core/grid.py`` and ``digits.py``); ``mir_fast_blas``, the cascade on
+BLAS with the packed product, the local path and the integer passes off (the dense
+kernel before ``mir_fast/_core/packed.py``); ``gemm``, one GEMM of the unlabelled x
+labelled shape in the same dtype (numpy ``X_U @ X_L.T``, the physical floor); ``paper``, the
 paper's way (scikit-learn ``rbf_kernel(X, X)`` then reductions over the U x L
 block); ``chunked_numpy`` (distances of 1024 unlabelled rows at a time, then the
 same reductions). Sparse references: scikit-learn
@@ -103,7 +103,7 @@ def run_mir_cascade(X, y, gamma):
 
 
 def run_mir_float(X, y, gamma):
-    """mir_fast with the grid pass off: 8-bit data through the float passes."""
+    """mir_fast with the integer passes off: the data through the float passes."""
     from benchmarks.mir import float_passes
 
     with float_passes():

@@ -263,9 +263,9 @@ def packed_isa():
     return mir_packed_isa()
 
 
-cdef object aligned_empty(int64_t rows, int64_t cols, object dtype):
+def aligned_empty(int64_t rows, int64_t cols, object dtype):
     """An uninitialised C-ordered (rows, cols) array that starts ALIGN-aligned (so do
-    its rows when cols * itemsize is a multiple of ALIGN)."""
+    its rows when cols * itemsize is a multiple of ALIGN); the other kernels' too."""
     itemsize = np.dtype(dtype).itemsize
     raw = np.empty(rows * cols * itemsize + ALIGN, dtype=np.uint8)
     start = (-raw.ctypes.data) % ALIGN

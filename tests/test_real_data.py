@@ -35,7 +35,9 @@ def test_rotten_tomatoes_csr_matches_oracle(reviews, dtype):
         result = major_influence_range(data, y, gamma=gamma, n_jobs=2)
         np.testing.assert_array_equal(result.dominant, expected.dominant)
         np.testing.assert_array_equal(result.scores, expected.scores)
-        np.testing.assert_allclose(result.share, expected.share, rtol=1e-5)
+        # dense float32: the digit pass's bound, wider on rows of a few large values
+        wide = dtype == np.float32 and not hasattr(data, "indices")
+        np.testing.assert_allclose(result.share, expected.share, rtol=1e-4 if wide else 1e-5)
 
 
 def test_rotten_tomatoes_full_runs_and_is_thread_independent(reviews):

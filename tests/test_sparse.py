@@ -127,7 +127,10 @@ def test_dense_and_csr_agree(rng, dtype):
     from_dense = major_influence_range(X.toarray(), y, gamma=20.0)
     np.testing.assert_array_equal(from_csr.dominant, from_dense.dominant)
     np.testing.assert_array_equal(from_csr.scores, from_dense.scores)
-    np.testing.assert_allclose(from_csr.share, from_dense.share, rtol=1e-5)
+    # dense float32: the float32 or digit pass's shares carry its bound (the digits'
+    # is wider on rows of a few large values), as for all float32 data in test_dense
+    np.testing.assert_allclose(from_csr.share, from_dense.share,
+                               rtol=1e-4 if dtype == np.float32 else 1e-5)
 
 
 def test_identical_for_every_thread_count(rng):

@@ -59,21 +59,23 @@ def cascade_only():
 
 @contextlib.contextmanager
 def float_passes():
-    """mir_fast with the grid pass off (``mir_fast/_core/grid.py``): 8-bit data go
-    through the float32 / float64 passes as before it."""
-    from mir_fast._core import grid
+    """mir_fast with its integer passes off (the grid pass, ``mir_fast/_core/grid.py``,
+    and the digit pass, ``digits.py``): the data go through the float32 / float64
+    passes as before them."""
+    from mir_fast._core import digits, grid
 
-    enabled, grid.ENABLED = grid.ENABLED, False
+    enabled = grid.ENABLED, digits.ENABLED
+    grid.ENABLED = digits.ENABLED = False
     try:
         yield
     finally:
-        grid.ENABLED = enabled
+        grid.ENABLED, digits.ENABLED = enabled
 
 
 @contextlib.contextmanager
 def blas_cascade():
-    """The GEMM cascade on BLAS (the packed product, the local path and the grid pass
-    off): the dense kernel as it was before ``mir_fast/_core/packed.py``."""
+    """The GEMM cascade on BLAS (the packed product, the local path and the integer
+    passes off): the dense kernel as it was before ``mir_fast/_core/packed.py``."""
     from mir_fast._core import packed
 
     enabled, packed.ENABLED = packed.ENABLED, False
@@ -342,3 +344,23 @@ class GridPass:
         return _median_seconds(self._mir) / _median_seconds(self._float_passes)
 
     track_ratio_to_float_passes.unit = "mir_fast / float passes"
+
+
+class DigitPass(GridPass):
+    """The dense cascade on continuous float32 data through the digit pass
+    (``mir_fast/_core/digits.py``, AMX): the CIFAR shape (``clustered_pixels(10000,
+    3072)``, gamma 0.55), 25% labelled; the same ratios as ``GridPass``, the float
+    passes being the float32 pass here."""
+
+    params = (["cifar"], ["float32"])
+
+    def setup(self, data, dtype):
+        from mir_fast._core import digits
+
+        if digits.ISA == 0:
+            raise NotImplementedError("no AMX on this machine: the digit pass cannot run")
+        self.X = clustered_pixels(10000, 3072, random_state=0).astype(dtype)
+        self.gamma = 0.55
+        self.y = _labels(len(self.X), 0.25)
+        self.XU = np.ascontiguousarray(self.X[self.y == -1])
+        self.XL = np.ascontiguousarray(self.X[self.y != -1])

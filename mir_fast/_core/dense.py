@@ -1,9 +1,10 @@
 """Dense data: the whole-data statistics and the cascade of the dense kernels.
 
 Passes: exact integer products of the codes of data on an 8-bit grid (``grid.py``;
-it takes the float32 pass's place), or float32 dot products over feature slices
-(float32 data whose products stay far from float32 overflow), then float64 dot
-products, then the exact pass.  The float passes centre the rows on the column mean
+it takes the float32 pass's place), or, for other float32 data, exact integer
+products of three 8-bit digits of every value on AMX (``digits.py``, where the CPU
+has it) or float32 dot products over feature slices (where their products stay far
+from float32 overflow); then float64 dot products, then the exact pass.  The float passes centre the rows on the column mean
 of all of X first: distances do not change, and the error bound (``_certificate``)
 shrinks with the norms.
 """
@@ -19,6 +20,7 @@ from .._validation import check_squared_norms
 from ._certificate import (FAST_EXP_ERROR, Pass, Reduced, certify,
                            distance_error_bound)
 from ._tiling import float32_slice, tile_labelled, tile_rows
+from .digits import digits_apply, digits_pass
 from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
 from .local import Basis, LocalPlan
 from .packed import PackedProduct
@@ -141,13 +143,20 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     max_sq_norm = 4.0 * statistics.max_sq_norm
     check_squared_norms(max_sq_norm)
     scale = grid_scale(statistics, X.shape[1])
-    work_dtypes = [np.dtype(np.float64)]
-    if scale is None and X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
-        work_dtypes.insert(0, np.dtype(np.float32))
-    passes = [dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads)
-              for work_dtype in work_dtypes]
+    passes = [dot_product_pass(X, labelled, rows, statistics, np.dtype(np.float64), gamma,
+                               n_threads)]
     if scale is not None:
+        first_pass = "grid"
         passes.insert(0, grid_pass(X, labelled, rows, scale, gamma, n_threads))
+    elif digits_apply(X, scale):
+        first_pass = "digits"
+        passes.insert(0, digits_pass(X, labelled, rows, statistics.mean, gamma, n_threads))
+    elif X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
+        first_pass = np.dtype(np.float32)
+        passes.insert(0, dot_product_pass(X, labelled, rows, statistics, first_pass, gamma,
+                                          n_threads))
+    else:
+        first_pass = np.dtype(np.float64)
 
     def exact(positions):
         reduced = Reduced.empty(len(positions))
@@ -156,8 +165,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads,
-                        first_pass="grid" if scale is not None else work_dtypes[0])
+    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, first_pass=first_pass)
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)

@@ -103,7 +103,8 @@ GRAM_ROWS = 160
 #: and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time).
 BOUND_COST = 50.0
 EXACT_COST = 6.0
-CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0, "grid": 0.3}
+CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0, "grid": 0.3,
+                "digits": 0.3}
 #: The path runs when its modelled cost is at most this share of the cascade's.
 LOCAL_SHARE = 0.8
 #: A row keeping more than this many labelled rows, or this share of them, declines.
