@@ -100,7 +100,8 @@ cdef void fold_digits_tile(const data_t *X, int64_t d, int64_t kpad,
                            const double *norm_lab, int64_t lab0, int64_t n_lab,
                            const int64_t *rows, int64_t n_u, int64_t tile_rows,
                            const double *mean, double gamma, int64_t block,
-                           int64_t slice, int32_t *levels, int8_t *packed_u, double *sigma_u, double *gbuf, double *dist,
+                           int64_t slice, int32_t *levels, int8_t *packed_u,
+                           double *sigma_u, double *gbuf, double *dist,
                            double *norms, double *sigma_out,
                            mir_row_state *states) noexcept nogil:
     """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
@@ -196,7 +197,8 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
                 n_u = min(tile_rows, n_rows - r0)
                 fold_digits_tile(&X[0, 0], d, kpad, &packed_lab[0, 0], &sigma_pad[0],
                                  &norm_lab[0], c0, n_c, &rows[r0], n_u, tile_rows, &mean[0],
-                                 gamma, block, slice, &levels[tid, 0], &packed_u[tid, 0], &sigma_u[tid, 0],
+                                 gamma, block, slice, &levels[tid, 0], &packed_u[tid, 0],
+                                 &sigma_u[tid, 0],
                                  &gbuf[tid, 0], &dist[tid, 0], &norms_rows[r0, 0],
                                  &sigma_rows[r0], &states[r0])
             c0 += n_c

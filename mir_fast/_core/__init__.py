@@ -23,7 +23,11 @@ The map
                raw bytes): exact integer       (the float32 pass's       (``_exact.exact_dense``)
                products of the codes,          kernels)
                ``_grid.fold_grid`` (``grid.py``);
-               other float32 data: float32
+               other float32 data, where the
+               CPU has AMX: exact integer
+               products of three 8-bit digits
+               per value, ``_digits.fold_digits``
+               (``digits.py``); else float32
                dot products (slices of <= 256
                features summed in double):
                ``_dense.fold_packed`` (own
@@ -41,8 +45,9 @@ The map
 
       Each entry carries its kernel, which returns with its results the bound of
       each row's distance errors (``_certificate.distance_error_bound`` for the
-      float passes, ``grid.error_bound`` for the grid pass), and the error of its
-      exponentials: all ``_certificate`` needs to say which rows the pass settled.
+      float passes, ``grid.error_bound`` and ``digits.error_bound`` for the integer
+      passes), and the error of its exponentials: all ``_certificate`` needs to say
+      which rows the pass settled.
       Rows it cannot certify go to the next entry (or, when a super-tile has very
       few, straight to the exact pass); the exact pass settles the rest.
 

@@ -4,9 +4,9 @@ Passes: exact integer products of the codes of data on an 8-bit grid (``grid.py`
 it takes the float32 pass's place), or, for other float32 data, exact integer
 products of three 8-bit digits of every value on AMX (``digits.py``, where the CPU
 has it) or float32 dot products over feature slices (where their products stay far
-from float32 overflow); then float64 dot products, then the exact pass.  The float passes centre the rows on the column mean
-of all of X first: distances do not change, and the error bound (``_certificate``)
-shrinks with the norms.
+from float32 overflow); then float64 dot products, then the exact pass.  The float
+passes centre the rows on the column mean of all of X first: distances do not
+change, and the error bound (``_certificate``) shrinks with the norms.
 """
 
 from dataclasses import dataclass

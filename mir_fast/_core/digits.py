@@ -110,7 +110,8 @@ def digits_pass(X, labelled, rows, mean, gamma, n_threads):
     """The cascade's pass on the digits of the rows centred on ``mean`` (float64)."""
     n_features = X.shape[1]
     kpad = -(-n_features // 64) * 64
-    block = int(min(256, max(BLOCK_ROWS, BLOCK_BYTES // (3 * kpad) // BLOCK_ROWS * BLOCK_ROWS)))
+    block = BLOCK_BYTES // (3 * kpad) // BLOCK_ROWS * BLOCK_ROWS
+    block = int(min(256, max(BLOCK_ROWS, block)))
     chunk = int(max(1, PACK_BYTES // (3 * kpad * block)) * block)
     mean = np.ascontiguousarray(mean, dtype=np.float64)
 

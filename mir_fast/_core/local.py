@@ -61,10 +61,10 @@ Per unlabelled row, in units of one float64 multiply-add of a GEMM: the projecti
 rows ``EXACT_COST c d`` (``c`` their mean number, counted for a sample of the
 labelled rows against some of the others and scaled to all ``l``), against the
 cascade's ``CASCADE_COST l d`` (by the cascade's first pass: the grid pass,
-``grid.py``, float32 or float64 dot products).  The path runs with the ``k`` of
-least cost, when that is below ``LOCAL_SHARE`` of the cascade's.  The plan depends on X, the
-labelled rows and gamma only: every caller (chunks, Dask workers) gets the same
-one, and the same bits.
+``grid.py``, the digit pass, ``digits.py``, float32 or float64 dot products).  The
+path runs with the ``k`` of least cost, when that is below ``LOCAL_SHARE`` of the
+cascade's.  The plan depends on X, the labelled rows and gamma only: every caller
+(chunks, Dask workers) gets the same one, and the same bits.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -100,7 +100,8 @@ GRAM_ROWS = 160
 #: pair-feature of the cascade, by its first pass: float32 and float64 dot products
 #: (refitted 2026-12-06 for the packed dense product, ``packed.py``: 0.66 and 1.15 on
 #: BLAS), the grid pass's exact integer products (fitted 2026-12-06 on MNIST 1 vs 7
-#: and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time).
+#: and the 8-bit CIFAR shape: 0.27-0.30 of the float64 cascade's time), the digit
+#: pass's (``digits.py``; 0.25-0.30 of it on the continuous CIFAR shape, same day).
 BOUND_COST = 50.0
 EXACT_COST = 6.0
 CASCADE_COST = {np.dtype(np.float32): 0.55, np.dtype(np.float64): 1.0, "grid": 0.3,
