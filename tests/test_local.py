@@ -167,3 +167,20 @@ def test_small_calls_do_not_plan_the_path():
     assert engine.basis(labelled, len(unlabelled)) is None
     result = major_influence_range(X, labels_for(len(X), labelled), gamma=50.0)
     assert np.all(result.stage == 0)  # the float64 pass settled every row
+
+
+def test_the_threshold_of_work_weighs_the_cascades_first_pass(monkeypatch):
+    """The same call is planned for float64 data and not for their 8-bit copy, whose
+    grid cascade costs 0.3 of the float64 one (``local.CASCADE_COST``)."""
+    codes = np.random.default_rng(3).integers(0, 256, size=(2400, 256))
+    labelled, unlabelled = split(2400, 600)
+    work = len(unlabelled) * len(labelled) * 256
+    monkeypatch.setattr(dense, "LOCAL_MIN_WORK", 0.5 * work)
+    continuous = codes + np.random.default_rng(4).random(codes.shape)
+    assert dense.first_pass(continuous, DenseStatistics.of(continuous)) == np.float64
+    assert DenseEngine(continuous).basis(labelled, len(unlabelled)) is not None
+    pixels = (codes / 255.0).astype(np.float32)
+    expected = "grid" if dense.grid_scale(DenseStatistics.of(pixels), 256) else np.float32
+    assert dense.first_pass(pixels, DenseStatistics.of(pixels)) == expected
+    planned = local.CASCADE_COST[expected if expected == "grid" else np.dtype(expected)] >= 0.5
+    assert (DenseEngine(pixels).basis(labelled, len(unlabelled)) is not None) == planned

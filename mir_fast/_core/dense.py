@@ -22,12 +22,15 @@ from ._certificate import (FAST_EXP_ERROR, Pass, Reduced, certify,
 from ._tiling import float32_slice, tile_labelled, tile_rows
 from .digits import digits_apply, digits_pass
 from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
-from .local import Basis, LocalPlan
+from .local import CASCADE_COST, Basis, LocalPlan
 from .packed import PackedProduct
 
-#: The local path is only planned for calls of at least this many pair-features
-#: (unlabelled rows x labelled rows x features, all rows of the call): its basis and
-#: plan cost about what the cascade spends on a twentieth of them.
+#: The local path is only planned for calls of at least this much work: pair-features
+#: (unlabelled rows x labelled rows x features, all rows of the call) times the cost
+#: of the cascade's first pass (``local.CASCADE_COST``, 1 for float64 products): its
+#: basis and pilot cost about what the float64 cascade spends on a twentieth of
+#: that, and a cheaper cascade must be longer to repay them (MNIST 1 vs 7 on the grid
+#: pass, 25% labelled: a pilot of 30-50 ms that declines, on a 90 ms cascade).
 LOCAL_MIN_WORK = 2e10
 
 #: float32 dot products are only used when every |<u, l>| stays far from float32 overflow.
@@ -125,6 +128,20 @@ def dot_product_pass(X, labelled, rows, statistics, work_dtype, gamma, n_threads
     return Pass(kernel=kernel, exp_error=FAST_EXP_ERROR if sliced else 0.0)
 
 
+def first_pass(X, statistics):
+    """The dense cascade's first pass for X (a key of ``local.CASCADE_COST``): "grid"
+    (data on an 8-bit grid), "digits" (other float32 data, on AMX), float32 dot
+    products (float32 data whose products stay far from float32 overflow: centred
+    squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2) or float64."""
+    if grid_scale(statistics, X.shape[1]) is not None:
+        return "grid"
+    if digits_apply(X, None):
+        return "digits"
+    if X.dtype == np.float32 and 16.0 * statistics.max_sq_norm < FLOAT32_MAX_SQ_NORM:
+        return np.dtype(np.float32)
+    return np.dtype(np.float64)
+
+
 def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
                height=None, basis=None):
     """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
@@ -140,23 +157,18 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     """
     statistics = statistics or DenseStatistics.of(X)
     # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
-    max_sq_norm = 4.0 * statistics.max_sq_norm
-    check_squared_norms(max_sq_norm)
-    scale = grid_scale(statistics, X.shape[1])
+    check_squared_norms(4.0 * statistics.max_sq_norm)
+    first = first_pass(X, statistics)
     passes = [dot_product_pass(X, labelled, rows, statistics, np.dtype(np.float64), gamma,
                                n_threads)]
-    if scale is not None:
-        first_pass = "grid"
+    if first == "grid":
+        scale = grid_scale(statistics, X.shape[1])
         passes.insert(0, grid_pass(X, labelled, rows, scale, gamma, n_threads))
-    elif digits_apply(X, scale):
-        first_pass = "digits"
+    elif first == "digits":
         passes.insert(0, digits_pass(X, labelled, rows, statistics.mean, gamma, n_threads))
-    elif X.dtype == np.float32 and 4.0 * max_sq_norm < FLOAT32_MAX_SQ_NORM:
-        first_pass = np.dtype(np.float32)
-        passes.insert(0, dot_product_pass(X, labelled, rows, statistics, first_pass, gamma,
+    elif first == np.float32:
+        passes.insert(0, dot_product_pass(X, labelled, rows, statistics, first, gamma,
                                           n_threads))
-    else:
-        first_pass = np.dtype(np.float64)
 
     def exact(positions):
         reduced = Reduced.empty(len(positions))
@@ -165,7 +177,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, first_pass=first_pass)
+    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, first_pass=first)
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)
@@ -192,7 +204,8 @@ class DenseEngine:
         """The local path's ``Basis`` of these labelled rows for a call on ``n_rows``
         rows (None where the call is too small for it to pay, or it cannot apply),
         computed once per labelled set."""
-        if n_rows * len(labelled) * self.X.shape[1] < LOCAL_MIN_WORK:
+        cost = CASCADE_COST[first_pass(self.X, self.statistics)]
+        if n_rows * len(labelled) * self.X.shape[1] * cost < LOCAL_MIN_WORK:
             return None
         key = labelled.tobytes()
         if key not in self._bases:
