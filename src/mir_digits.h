@@ -41,53 +41,14 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "mir_amx.h"
 #include "mir_rowfold.h"
 
-#define MIR_DIGITS_ROWS 16
+#define MIR_DIGITS_ROWS MIR_AMX_ROWS
 #define MIR_DIGITS_MAX_FEATURES 65536
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && \
-    !defined(__INTEL_COMPILER) && !defined(MIR_FAST_NO_CLONES) && __GNUC__ >= 11
-#define MIR_DIGITS_ENABLED 1
-#include <cpuid.h>
-#include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-#define MIR_TARGET_AMX __attribute__((target("amx-tile,amx-int8")))
-#else
-#define MIR_DIGITS_ENABLED 0
-#endif
-
-/*
- * 1 where this process may run the AMX kernels: the CPU has AMX-TILE and
- * AMX-INT8, the operating system saves their state (XCR0 bits 17 and 18), and
- * Linux granted the process the tile data (arch_prctl ARCH_REQ_XCOMP_PERM, for
- * every thread of the process); else 0.
- */
-MIR_STATIC int mir_digits_isa(void)
-{
-#if MIR_DIGITS_ENABLED && defined(SYS_arch_prctl)
-    unsigned int eax, ebx, ecx, edx, xcr0_low, xcr0_high;
-    unsigned long granted = 0;
-    if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx))
-        return 0;
-    if (!(edx & (1u << 24)) || !(edx & (1u << 25)))
-        return 0;
-    if (!__get_cpuid_count(1, 0, &eax, &ebx, &ecx, &edx) || !(ecx & (1u << 27)))
-        return 0; /* no OSXSAVE: XCR0 cannot be read */
-    __asm__ volatile("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-    if ((xcr0_low & (3u << 17)) != (3u << 17))
-        return 0;
-    if (syscall(SYS_arch_prctl, 0x1023 /* ARCH_REQ_XCOMP_PERM */, 18 /* XTILEDATA */))
-        return 0;
-    if (syscall(SYS_arch_prctl, 0x1022 /* ARCH_GET_XCOMP_PERM */, &granted) ||
-        !(granted & (1ul << 18)))
-        return 0;
-    return 1;
-#else
-    return 0;
-#endif
-}
+/* 1 where this process may run the AMX kernels (``mir_amx.h``), else 0. */
+MIR_STATIC int mir_digits_isa(void) { return mir_amx_available(); }
 
 /*
  * The digits of one row (see the header comment): x centred on ``mean`` in double,
@@ -167,12 +128,7 @@ MIR_STATIC void mir_digits_scatter(const int8_t *restrict digits, int64_t kpad, 
     }
 }
 
-#if MIR_DIGITS_ENABLED
-typedef struct {
-    uint8_t palette, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} __attribute__((packed)) mir_tile_config;
+#if MIR_AMX_ENABLED
 
 /*
  * The three level sums of one 16 x 16 block over ``steps`` steps of 64 features:
@@ -230,17 +186,9 @@ MIR_TARGET_AMX MIR_STATIC void mir_digits_products(const int8_t *a, int64_t n_a,
                                                    const double *sigma_l, int32_t *levels,
                                                    double *gbuf, int64_t ldg)
 {
-    mir_tile_config config;
     const int64_t panel = kpad * MIR_DIGITS_ROWS, steps = kpad / 64;
     int64_t p, q, s0, i, j;
-    int tile;
-    memset(&config, 0, sizeof config);
-    config.palette = 1;
-    for (tile = 0; tile < 8; ++tile) {
-        config.colsb[tile] = 64;
-        config.rows[tile] = MIR_DIGITS_ROWS;
-    }
-    _tile_loadconfig(&config);
+    mir_amx_configure();
     for (q = 0; q < n_a; ++q) {
         const int8_t *a1 = a + q * MIR_DIGITS_ROWS * kpad;
         for (s0 = 0; s0 < steps; s0 += slice) {
