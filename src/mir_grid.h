@@ -34,9 +34,12 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "mir_amx.h"
 #include "mir_rowfold.h"
 
 #define MIR_GRID_MR 8
+/* Unlabelled rows of the AMX product's register block (two tiles of 16). */
+#define MIR_GRID_AMX_MR 32
 #define MIR_GRID_NR 32
 #define MIR_GRID_MAX_FEATURES 65536
 
@@ -49,13 +52,14 @@
 #define MIR_GRID_ENABLED 0
 #endif
 
-/* 1 where this CPU runs the grid kernels (x86-64-v4 with AVX-512 VNNI), else 0. */
+/* The grid kernels this process can run: 2 with AMX (``mir_amx.h``) besides
+ * x86-64-v4 and AVX-512 VNNI, 1 with those two alone, else 0. */
 MIR_STATIC int mir_grid_isa(void)
 {
 #if MIR_GRID_ENABLED
     __builtin_cpu_init();
     if (__builtin_cpu_supports("x86-64-v4") && __builtin_cpu_supports("avx512vnni"))
-        return 1;
+        return 1 + mir_amx_available();
 #endif
     return 0;
 }
@@ -216,6 +220,79 @@ MIR_STATIC void mir_grid_products(const uint8_t *a, int64_t n_a, const uint8_t *
                                   int32_t *acc, int64_t ldc)
 {
     (void)a; (void)n_a; (void)b; (void)n_b; (void)groups; (void)slice; (void)acc;
+    (void)ldc;
+}
+#endif
+
+/*
+ * The AMX product (isa 2): the same integers as ``mir_grid_products`` on AMX
+ * (``tdpbusd``, unsigned unlabelled codes by signed labelled ones: the VNNI
+ * convention, 16,384 multiply-adds an instruction).  The labelled panels are the
+ * VNNI ones (32 rows: a tile of B is 16 groups of one half, 128 bytes apart); the
+ * unlabelled rows go in panels of 16, step after step of 64 features, a step 16
+ * rows of 64 codes (one tile, 1 KB contiguous), zero codes past d
+ * (``mir_grid_scatter_rows``).  Each 32 x 32 block takes four tiles of sums,
+ * two of unlabelled and two of labelled codes.  Past the last group a tile of B
+ * reads the next panel (or, after the last one, the 2 KB of slack the caller
+ * leaves): those codes meet zero codes and add nothing.
+ */
+MIR_STATIC void mir_grid_scatter_rows(const uint8_t *restrict code, int64_t d,
+                                      int64_t kpad, int64_t r, uint8_t *restrict panel)
+{
+    int64_t step, width;
+    for (step = 0; step < kpad / 64; ++step) {
+        uint8_t *dst = panel + step * 1024 + r * 64;
+        width = d - step * 64;
+        width = width < 0 ? 0 : (width > 64 ? 64 : width);
+        memcpy(dst, code + step * 64, (size_t)width);
+        memset(dst + width, 0, (size_t)(64 - width));
+    }
+}
+
+#if MIR_AMX_ENABLED
+/* acc[i ldc + j] = <a_i, b_j - 128> for ``n_a`` blocks of 32 unlabelled rows (two
+ * panels each) and ``n_b`` labelled panels of ``groups`` groups. */
+MIR_TARGET_AMX MIR_STATIC void mir_grid_products_amx(const uint8_t *a, int64_t n_a,
+                                                     const uint8_t *b, int64_t n_b,
+                                                     int64_t groups, int64_t kpad,
+                                                     int32_t *acc, int64_t ldc)
+{
+    const int64_t panel_a = kpad * 16, steps = kpad / 64, stride = ldc * 4;
+    int64_t p, q, s;
+    mir_amx_configure();
+    for (q = 0; q < n_a; ++q) {
+        const uint8_t *a0 = a + 2 * q * panel_a, *a1 = a0 + panel_a;
+        for (p = 0; p < n_b; ++p) {
+            const uint8_t *b0 = b + p * groups * MIR_GRID_NR * 4;
+            int32_t *c = acc + q * MIR_GRID_AMX_MR * ldc + p * MIR_GRID_NR;
+            _tile_zero(0);
+            _tile_zero(1);
+            _tile_zero(2);
+            _tile_zero(3);
+            for (s = 0; s < steps; ++s) {
+                _tile_loadd(4, a0 + s * 1024, 64);
+                _tile_loadd(5, a1 + s * 1024, 64);
+                _tile_loadd(6, b0 + s * 16 * MIR_GRID_NR * 4, MIR_GRID_NR * 4);
+                _tile_loadd(7, b0 + s * 16 * MIR_GRID_NR * 4 + 64, MIR_GRID_NR * 4);
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(1, 4, 7);
+                _tile_dpbusd(2, 5, 6);
+                _tile_dpbusd(3, 5, 7);
+            }
+            _tile_stored(0, c, stride);
+            _tile_stored(1, c + 16, stride);
+            _tile_stored(2, c + 16 * ldc, stride);
+            _tile_stored(3, c + 16 * ldc + 16, stride);
+        }
+    }
+    _tile_release();
+}
+#else
+MIR_STATIC void mir_grid_products_amx(const uint8_t *a, int64_t n_a, const uint8_t *b,
+                                      int64_t n_b, int64_t groups, int64_t kpad,
+                                      int32_t *acc, int64_t ldc)
+{
+    (void)a; (void)n_a; (void)b; (void)n_b; (void)groups; (void)kpad; (void)acc;
     (void)ldc;
 }
 #endif

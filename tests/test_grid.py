@@ -15,7 +15,8 @@ from mir_fast.datasets import clustered_pixels
 
 pytestmark = pytest.mark.skipif(grid.ISA == 0, reason="this CPU has no AVX-512 VNNI")
 
-MR, NR, _ = _grid.register_block()
+MR, NR, _ = _grid.register_block(grid.ISA)
+ISAS = [isa for isa in (1, 2) if isa <= grid.ISA]
 
 
 def pixels(rng, n, d, dtype=np.float32):
@@ -32,14 +33,14 @@ def labels(rng, n, labelled):
 
 
 def fold_grid(X, labelled, rows, scale, gamma, n_threads=2, tile=None, block=grid.BLOCK,
-              chunk=None, slice_groups=grid.SLICE_GROUPS):
+              chunk=None, slice_groups=grid.SLICE_GROUPS, isa=grid.ISA):
     """``_grid.fold_grid`` with its outputs allocated and returned."""
     n, m = len(rows), len(labelled)
     out = [np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n),
            np.empty(n, np.int64), np.empty(n), np.empty(m, np.int64), np.empty(m)]
-    tile = tile or 8 * MR
+    tile = tile or 8 * _grid.register_block(isa)[0]
     chunk = chunk or -(-m // block) * block
-    _grid.fold_grid(X, labelled, rows, scale, gamma, tile, block, chunk, slice_groups,
+    _grid.fold_grid(X, labelled, rows, scale, gamma, tile, block, chunk, slice_groups, isa,
                     n_threads, *out)
     return out
 
@@ -82,8 +83,10 @@ def test_the_bits_do_not_depend_on_threads_tiles_slices_or_chunks(rng):
     labelled = np.sort(rng.choice(1300, size=300, replace=False)).astype(np.int64)
     rows = np.setdiff1d(np.arange(1300), labelled).astype(np.int64)
     reference = fold_grid(X, labelled, rows, 1 / 255, 0.01, n_threads=1)
-    for settings in (dict(n_threads=2), dict(n_threads=3, tile=MR), dict(tile=24 * MR),
-                     dict(slice_groups=1), dict(slice_groups=7), dict(chunk=grid.BLOCK)):
+    settings = [dict(n_threads=2), dict(n_threads=3, tile=MR), dict(tile=6 * MR),
+                dict(slice_groups=1), dict(slice_groups=7), dict(chunk=grid.BLOCK)]
+    settings += [dict(isa=isa, tile=4 * _grid.register_block(isa)[0]) for isa in ISAS]
+    for settings in settings:
         got = fold_grid(X, labelled, rows, 1 / 255, 0.01, **settings)
         for expected, value in zip(reference, got):
             np.testing.assert_array_equal(value, expected, err_msg=str(settings))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from oracle import oracle_mir, sq_distances
 
-from mir_fast import _dense, auto_gamma, major_influence_range
+from mir_fast import _dense, _digits, auto_gamma, major_influence_range
 from mir_fast._core import dense, grid, packed
 from mir_fast._core._certificate import distance_error_bound
 from mir_fast._core._tiling import (PACKED_TILE_ROWS, PACKED_TILE_STEP, float32_slice,
@@ -45,11 +45,15 @@ def test_the_kernels_detect_the_instruction_set_the_cpu_has():
                     reason="reads the x86-64 flags of Linux's /proc/cpuinfo")
 def test_the_grid_kernels_run_where_the_cpu_has_vnni():
     """The grid pass (``_core/grid.py``; its tests skip without it) runs wherever the
-    CPU has x86-64-v4 and AVX-512 VNNI, as CI's machine does."""
+    CPU has x86-64-v4 and AVX-512 VNNI, as CI's machine does, its products on AMX
+    where the process has it (as the digit pass, ``_core/digits.py``)."""
     with open("/proc/cpuinfo") as fh:
         flags = next(set(line.split(":", 1)[1].split()) for line in fh
                      if line.startswith("flags"))
-    assert grid.ISA == int(cpu_level() == 2 and "avx512_vnni" in flags)
+    vnni = int(cpu_level() == 2 and "avx512_vnni" in flags)
+    amx = _digits.digits_isa()  # AMX, where the kernel also grants it to the process
+    assert amx == 0 or {"amx_tile", "amx_int8"} <= flags
+    assert grid.ISA == (vnni + amx if vnni else 0)
 
 
 @pytest.fixture

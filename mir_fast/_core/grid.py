@@ -51,8 +51,9 @@ from .. import _grid
 from ._certificate import FAST_EXP_ERROR, Pass, Reduced
 from ._tiling import packed_tile_rows
 
-#: 1 where this CPU has the grid kernels (x86-64-v4 with AVX-512 VNNI), else 0;
-#: ``ENABLED = False`` switches the pass off (benchmarks compare without it).
+#: The grid kernels this process runs: 2 (AMX products, ``mir_grid.h``), 1 (AVX-512
+#: VNNI on x86-64-v4) or 0 (none: the pass cannot run); ``ENABLED = False`` switches
+#: the pass off (benchmarks compare without it).
 ISA = _grid.grid_isa()
 ENABLED = True
 #: The grids looked for: pixels / 255, and raw bytes.
@@ -60,8 +61,9 @@ SCALES = np.array([1.0 / 255.0, 1.0])
 #: Largest |x / s - k| for data to count as on the grid of scale s (float32 pixels
 #: / 255 reach 1.5e-5; the bound itself uses the true residuals).
 MISFIT_TOLERANCE = 1e-3
-#: Rows of the register block and the most features a product may have.
-BLOCK_ROWS_UNLABELLED, BLOCK_ROWS_LABELLED, MAX_FEATURES = _grid.register_block()
+#: Rows of the register block of ``ISA``'s product and the most features a product
+#: may have.
+BLOCK_ROWS_UNLABELLED, BLOCK_ROWS_LABELLED, MAX_FEATURES = _grid.register_block(max(ISA, 1))
 #: Labelled rows folded at a time (a multiple of the labelled register rows).
 BLOCK = 256
 #: Groups of four features summed per register pass (a labelled panel's slice,
@@ -113,7 +115,7 @@ def grid_pass(X, labelled, rows, scale, gamma, n_threads):
         residual_sq_labelled = np.empty(len(labelled))
         _grid.fold_grid(X, labelled, rows[positions], scale, gamma,
                         packed_tile_rows(len(positions), n_threads, step), BLOCK, chunk,
-                        SLICE_GROUPS, n_threads, reduced.nearest, reduced.d_min,
+                        SLICE_GROUPS, ISA, n_threads, reduced.nearest, reduced.d_min,
                         reduced.d_second, reduced.weight_sum, sq_codes, residual_sq,
                         sq_codes_labelled, residual_sq_labelled)
         reduced.error_bound = error_bound(scale, sq_codes, residual_sq,
