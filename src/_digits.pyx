@@ -198,9 +198,8 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
                 fold_digits_tile(&X[0, 0], d, kpad, &packed_lab[0, 0], &sigma_pad[0],
                                  &norm_lab[0], c0, n_c, &rows[r0], n_u, tile_rows, &mean[0],
                                  gamma, block, slice, &levels[tid, 0], &packed_u[tid, 0],
-                                 &sigma_u[tid, 0],
-                                 &gbuf[tid, 0], &dist[tid, 0], &norms_rows[r0, 0],
-                                 &sigma_rows[r0], &states[r0])
+                                 &sigma_u[tid, 0], &gbuf[tid, 0], &dist[tid, 0],
+                                 &norms_rows[r0, 0], &sigma_rows[r0], &states[r0])
             c0 += n_c
         mir_states_unpack(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
     np.asarray(norms_lab)[:] = np.asarray(norms_pad)[:n_lab]
