@@ -17,8 +17,9 @@ paper's way (scikit-learn ``rbf_kernel(X, X)`` then reductions over the U x L
 block); ``chunked_numpy`` (distances of 1024 unlabelled rows at a time, then the
 same reductions). Sparse references: scikit-learn
 ``pairwise_distances_argmin_min(X_U, X_L)`` (nearest neighbour only) and the paper's
-way. Times are medians over interleaved repeats; memory is the peak resident memory
-a call adds, measured in a fresh subprocess.
+way. Times are medians over interleaved repeats, each call after a pause
+(``QUIET_SECONDS``); memory is the peak resident memory a call adds, measured in a
+fresh subprocess.
 The machine is shared: read the ratios, not the absolute times.
 """
 
@@ -181,16 +182,25 @@ def methods(shape, X, y, gamma):
     }
 
 
+#: Pause before every timed call.  After a call OpenBLAS's threads spin for about
+#: 2^28 cycles (``OPENBLAS_THREAD_TIMEOUT``; 0.1 s here) and OpenMP's for a while
+#: too, taking the cores from whatever runs next: measured on MNIST 1 vs 7, mir_fast
+#: right after a GEMM took 0.10 s instead of 0.06 s, and a GEMM right after mir_fast
+#: 0.25 s instead of 0.16 s.  With the pause no call pays for the one before.
+QUIET_SECONDS = 0.15
+
+
 def median_times(calls, repeats):
+    """Interleave the calls ``repeats`` times; return name -> median seconds."""
     import warnings
 
     warnings.simplefilter("ignore")
-    """Interleave the calls ``repeats`` times; return name -> median seconds."""
     times = {name: [] for name in calls}
     for name, call in calls.items():  # warm-up
         call()
     for _ in range(repeats):
         for name, call in calls.items():
+            time.sleep(QUIET_SECONDS)
             start = time.perf_counter()
             call()
             times[name].append(time.perf_counter() - start)
