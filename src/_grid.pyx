@@ -5,8 +5,8 @@ residual ``r`` only the rounding of ``s k``), the squared distance of the codes,
 
     D_ul = ||k_u||^2 + ||k_l||^2 - 2 <k_u, k_l>,
 
-is an integer computed exactly (``mir_grid.h``: AVX-512 VNNI byte products), and the
-fold (``mir_rowfold.h``) takes ``fl(s^2) D_ul`` as the distance.  How far that is
+is an integer computed exactly (``mir_grid.h``: AVX-512 VNNI or AMX byte
+products), and the fold (``mir_rowfold.h``) takes ``fl(s^2) D_ul`` as the distance.  How far that is
 from ``||x_u - x_l||^2`` (the residuals and two roundings) is the grid pass's error
 bound, in ``mir_fast/_core/grid.py``; for it, every row's squared code norm and
 squared residual norm come out with the results.
@@ -204,10 +204,9 @@ def fold_grid(const data_t[:, ::1] X, const int64_t[::1] labelled, const int64_t
     the same integers either way).  ``tile_rows`` and ``block`` are multiples of
     the register block's rows (``register_block(isa)``), ``chunk`` (labelled rows
     packed at a time) a multiple of ``block``; ``slice``: groups of four features
-    per register pass (VNNI).  Outputs per
-    row as ``_dense.fold_dense``'s (``best``, ``dmin``, ``dsecond``, ``ssum``), and
-    the squared code norms and squared residual norms of the rows and of the
-    labelled rows.
+    per register pass (VNNI).  Outputs per row as ``_dense.fold_dense``'s
+    (``best``, ``dmin``, ``dsecond``, ``ssum``), and the squared code norms and
+    squared residual norms of the rows and of the labelled rows.
     """
     cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
     cdef int64_t groups = (d + 3) // 4, nr = MIR_GRID_NR, kpad = (d + 63) // 64 * 64

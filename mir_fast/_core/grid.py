@@ -10,9 +10,11 @@ with a scale ``s`` (``SCALES``), integer codes ``0 <= k <= 255`` and a residual
 is an integer, and AVX-512 VNNI computes the byte dot products exactly, 64
 multiply-adds an instruction against 16 for a float32 fused multiply-add (about
 twice OpenBLAS's SGEMM rate on this project's Intel machine, docs/performance.md;
-``src/mir_grid.h``, ``_grid.fold_grid``).  The pass folds ``fl(s^2) D_ul`` as the distance, with the
-error bound below, and the cascade (``_certificate.certify``) goes on as after
-any pass: the rows it cannot certify go to the float64 pass, then the exact one.
+``src/mir_grid.h``, ``_grid.fold_grid``), or AMX where the process has it
+(``tdpbusd``, 16,384 an instruction; the same integers).  The pass folds
+``fl(s^2) D_ul`` as the distance, with the error bound below, and the cascade
+(``_certificate.certify``) goes on as after any pass: the rows it cannot certify
+go to the float64 pass, then the exact one.
 
 The bound.  Write ``a = ||k_u||``, ``A = max_l ||k_l||``, ``rho_u = ||r_u||``,
 ``P = max_l ||r_l||``.  Since ``x_u - x_l = s (k_u - k_l) + (r_u - r_l)``,

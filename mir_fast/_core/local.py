@@ -223,8 +223,8 @@ class LocalPlan:
         not among those the bases were computed from.  Once the pilot passes, the
         projections of all labelled rows on every direction are computed once (on
         ``n_threads`` threads), for the model and the plan.  ``first_pass``: the
-        cascade's first pass, a key of ``CASCADE_COST`` ("grid" or its work dtype;
-        default: X's dtype)."""
+        cascade's first pass, a key of ``CASCADE_COST`` ("grid", "digits" or the
+        dtype of its dot products; default: X's dtype)."""
         if basis is None:
             return None
         n_lab, d = len(labelled), X.shape[1]
