@@ -364,3 +364,39 @@ class DigitPass(GridPass):
         self.y = _labels(len(self.X), 0.25)
         self.XU = np.ascontiguousarray(self.X[self.y == -1])
         self.XL = np.ascontiguousarray(self.X[self.y != -1])
+
+
+class GridProducts:
+    """The grid pass's kernel alone (``_grid.fold_grid``, fold included) on real
+    MNIST 1 vs 7 (25% labelled, float32) with each product this machine has: AVX-512
+    VNNI (``isa`` 1) and AMX (``isa`` 2; the same integers)."""
+
+    params = ([1, 2],)
+    param_names = ["isa"]
+
+    def setup(self, isa):
+        from mir_fast import _grid
+        from mir_fast._core import grid
+        from mir_fast._core._tiling import packed_tile_rows
+        from mir_fast.datasets import mnist17
+
+        if isa > grid.ISA:
+            raise NotImplementedError(f"this machine's grid kernels stop at isa {grid.ISA}")
+        X = mnist17(dtype=np.float32)[0]
+        y = _labels(len(X), 0.25)
+        labelled = np.flatnonzero(y != -1)
+        rows = np.flatnonzero(y == -1)
+        n, m = len(rows), len(labelled)
+        outputs = [np.empty(n, np.int64), np.empty(n), np.empty(n), np.empty(n),
+                   np.empty(n, np.int64), np.empty(n), np.empty(m, np.int64), np.empty(m)]
+        tile = packed_tile_rows(n, 2, _grid.register_block(isa)[0])
+        chunk = -(-m // grid.BLOCK) * grid.BLOCK
+
+        def fold():
+            _grid.fold_grid(X, labelled, rows, 1 / 255, 5.0, tile, grid.BLOCK, chunk,
+                            grid.SLICE_GROUPS, isa, 2, *outputs)
+
+        self.fold = fold
+
+    def time_fold_grid(self, isa):
+        self.fold()
