@@ -14,8 +14,9 @@ come out with the results.
 The labelled rows are coded and packed once per ``chunk`` and shared by the
 threads; each thread codes its tiles of unlabelled rows and folds them ``block``
 labelled rows at a time.  The integers do not round and the rest depends only on
-the two rows, so the results are the same for every number of threads, tile
-height and block.
+the two rows, and the fold runs over blocks of labelled rows on a grid fixed by
+the number of features, so the results are the same for every number of threads,
+tile height, chunk and slice.
 """
 
 import numpy as np
@@ -23,7 +24,7 @@ import numpy as np
 from mir_fast._dense import aligned_empty
 
 from cython.parallel cimport prange
-from libc.stdint cimport int8_t, int32_t, int64_t
+from libc.stdint cimport int8_t, int32_t, int64_t, uint8_t, uint32_t
 
 from _fused cimport data_t
 from _openmp_shim cimport mir_omp_thread_id
@@ -35,16 +36,21 @@ from mir_rowfold cimport (
     mir_states_unpack,
 )
 
+cdef extern from "mir_amx.h" nogil:
+    int mir_amx_available()
+
+cdef extern from "mir_grid.h" nogil:
+    void mir_grid_scatter(const uint8_t *code, int64_t d, int64_t w, int64_t r,
+                          uint32_t flip, uint8_t *panel)
+
 cdef extern from "mir_digits.h" nogil:
     int MIR_DIGITS_ROWS
     int MIR_DIGITS_MAX_FEATURES
     int MIR_DIGITS_NORMS
-    int mir_digits_isa()
     void mir_digits_code_f32(const float *x, const double *mean, int64_t d, int64_t kpad,
                              int64_t stride, int8_t *digits, double *sigma, double *norms)
     void mir_digits_code_f64(const double *x, const double *mean, int64_t d, int64_t kpad,
                              int64_t stride, int8_t *digits, double *sigma, double *norms)
-    void mir_digits_scatter(const int8_t *digits, int64_t kpad, int64_t r, int8_t *panel)
     void mir_digits_products(const int8_t *a, int64_t n_a, int64_t plane_a,
                              const int8_t *b, int64_t n_b, int64_t kpad, int64_t slice,
                              const double *sigma_u, const double *sigma_l, int32_t *levels,
@@ -60,8 +66,8 @@ assert len(NORMS) == MIR_DIGITS_NORMS
 
 
 def digits_isa():
-    """1 where this process may run the AMX kernels (``mir_digits.h``), else 0."""
-    return mir_digits_isa()
+    """1 where this process may run the AMX kernels (``mir_amx.h``), else 0."""
+    return mir_amx_available()
 
 
 def register_block():
@@ -83,16 +89,20 @@ cdef void pack_labelled(const data_t *X, int64_t d, int64_t kpad, const int64_t 
                         int64_t n, const double *mean, int8_t *rowbuf, int8_t *panel,
                         double *sigma, double *norms) noexcept nogil:
     """Code rows[0 .. n-1] (n <= 16) into one labelled panel of three planes; the
-    panel's other rows stay zero digits with sigma 1."""
-    cdef int64_t i
-    for i in range(3 * kpad * MIR_DIGITS_ROWS):
-        panel[i] = 0
-    for i in range(n):
-        code_row(X + rows[i] * d, mean, d, kpad, kpad, rowbuf, &sigma[i],
-                 norms + i * MIR_DIGITS_NORMS)
-        mir_digits_scatter(rowbuf, kpad, i, panel)
-    for i in range(n, MIR_DIGITS_ROWS):
-        sigma[i] = 1.0
+    panel's other rows get zero digits and sigma 1."""
+    cdef int64_t i, plane
+    for i in range(MIR_DIGITS_ROWS):
+        if i < n:
+            code_row(X + rows[i] * d, mean, d, kpad, kpad, rowbuf, &sigma[i],
+                     norms + i * MIR_DIGITS_NORMS)
+        elif i == n:
+            for plane in range(3 * kpad):
+                rowbuf[plane] = 0
+        if i >= n:
+            sigma[i] = 1.0
+        for plane in range(3):
+            mir_grid_scatter(<const uint8_t *>rowbuf + plane * kpad, kpad, MIR_DIGITS_ROWS,
+                             i, 0, <uint8_t *>panel + plane * kpad * MIR_DIGITS_ROWS)
 
 
 cdef void fold_digits_tile(const data_t *X, int64_t d, int64_t kpad,
@@ -153,7 +163,7 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
     cdef int64_t t, p, i, r0, n_u, c0, n_c, n_panels
     cdef int tid
-    if mir_digits_isa() == 0:
+    if mir_amx_available() == 0:
         raise RuntimeError("this CPU (or process) has no AMX: the digit pass cannot run")
     if d > MIR_DIGITS_MAX_FEATURES:
         raise ValueError(f"the digit pass takes at most {MIR_DIGITS_MAX_FEATURES} features")

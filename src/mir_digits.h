@@ -29,8 +29,9 @@
  * 16 labelled rows, 4 bytes each), 16,384 multiply-adds an instruction.  Layout:
  * the unlabelled digits row by row, each plane of a tile ``kpad`` bytes a row
  * (d rounded up to 64, zero padded); the labelled digits in panels of 16 rows,
- * group after group of four features, ``packed[g 16 4 + r 4 + i]`` (as
- * ``mir_grid.h``'s panels with w = 16), one panel of one plane after the other.
+ * group after group of four features, ``packed[g 16 4 + r 4 + i]`` (each plane
+ * put there by ``mir_grid_scatter`` with w = 16), one panel of one plane after the
+ * other.
  * The integers do not round: the products are the same for every tile, thread
  * and slice.
  */
@@ -46,9 +47,6 @@
 
 #define MIR_DIGITS_ROWS MIR_AMX_ROWS
 #define MIR_DIGITS_MAX_FEATURES 65536
-
-/* 1 where this process may run the AMX kernels (``mir_amx.h``), else 0. */
-MIR_STATIC int mir_digits_isa(void) { return mir_amx_available(); }
 
 /*
  * The digits of one row (see the header comment): x centred on ``mean`` in double,
@@ -112,21 +110,6 @@ MIR_STATIC int mir_digits_isa(void) { return mir_amx_available(); }
 
 MIR_DEFINE_DIGITS_CODE(mir_digits_code_f32, float)
 MIR_DEFINE_DIGITS_CODE(mir_digits_code_f64, double)
-
-/* Put a row's three planes (``kpad`` bytes each) into column ``r`` of its labelled
- * panel (16 rows; one plane's panel is ``kpad`` x 16 bytes, the next plane's
- * follows it). */
-MIR_STATIC void mir_digits_scatter(const int8_t *restrict digits, int64_t kpad, int64_t r,
-                                   int8_t *restrict panel)
-{
-    int64_t plane, g;
-    for (plane = 0; plane < 3; ++plane) {
-        const int8_t *src = digits + plane * kpad;
-        int8_t *dst = panel + plane * kpad * MIR_DIGITS_ROWS + r * 4;
-        for (g = 0; g < kpad / 4; ++g)
-            memcpy(dst + g * MIR_DIGITS_ROWS * 4, src + 4 * g, 4);
-    }
-}
 
 #if MIR_AMX_ENABLED
 
