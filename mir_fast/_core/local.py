@@ -360,14 +360,21 @@ def _principal_directions(rows, k):
 
 def _orthonormal_rows(A):
     """The rows of ``A`` (k x d, nearly orthonormal) made orthonormal to rounding, in
-    the same order: one Cholesky QR step (k^2 d work), a Householder QR where the
-    Gram matrix is too ill-conditioned for it."""
+    the same order: as they are where they already are (eigenvectors of a Gram
+    matrix usually are), else one Cholesky QR step (k^2 d work; the triangular
+    factor inverted, then one product: a triangular solve with d right-hand sides
+    took 5 ms for k = 64, d = 3,072), a Householder QR where the Gram matrix is too
+    ill-conditioned for it."""
     import scipy.linalg
 
+    gram = A @ A.T
+    identity = np.eye(len(A))
+    if np.abs(gram - identity).max() <= 1e-12:
+        return np.ascontiguousarray(A)
     try:
-        lower = scipy.linalg.cholesky(A @ A.T, lower=True)
-        Q = scipy.linalg.solve_triangular(lower, A, lower=True)
-        if np.abs(Q @ Q.T - np.eye(len(Q))).max() <= 1e-12:
+        lower = scipy.linalg.cholesky(gram, lower=True)
+        Q = scipy.linalg.solve_triangular(lower, identity, lower=True) @ A
+        if np.abs(Q @ Q.T - identity).max() <= 1e-12:
             return np.ascontiguousarray(Q)
     except np.linalg.LinAlgError:
         pass

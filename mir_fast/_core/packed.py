@@ -39,7 +39,7 @@ BLOCK = 256
 PACK_BYTES = 64 << 20
 #: Features summed in float64 before the sum moves to the double accumulator (keeps
 #: a labelled panel's slice in L1; does not change the error bound).
-FLOAT64_SLICE = 256
+FLOAT64_SLICE = 128
 #: Fewest labelled rows x features for which the packed path beats BLAS (measured
 #: on 10,000 rows, 16-784 features, 4-2,048 labelled rows: below it the
 #: products are too few to repay packing every unlabelled row; see
