@@ -105,6 +105,39 @@ cdef void pack_labelled(const data_t *X, int64_t d, int64_t kpad, const int64_t 
                              i, 0, <uint8_t *>panel + plane * kpad * MIR_DIGITS_ROWS)
 
 
+cdef void code_tile(const data_t *X, int64_t d, int64_t kpad, const int64_t *rows,
+                    int64_t n_u, int64_t tile_rows, const double *mean, int8_t *packed_u,
+                    double *sigma_u, double *norms) noexcept nogil:
+    """Code rows[0 .. n_u - 1] into the unlabelled tile ``packed_u`` (three planes of
+    ``tile_rows`` rows of ``kpad`` bytes), their scales into ``sigma_u`` and their
+    norms into ``norms``; the rows that pad the tile to a multiple of 16 get zero
+    digits and sigma 1."""
+    cdef int64_t i, k, plane = tile_rows * kpad
+    cdef int64_t n_a = (n_u + MIR_DIGITS_ROWS - 1) // MIR_DIGITS_ROWS
+    for i in range(n_u):
+        code_row(X + rows[i] * d, mean, d, kpad, plane, packed_u + i * kpad, &sigma_u[i],
+                 norms + i * MIR_DIGITS_NORMS)
+    for i in range(n_u, n_a * MIR_DIGITS_ROWS):
+        sigma_u[i] = 1.0
+        for k in range(kpad):
+            packed_u[i * kpad + k] = 0
+            packed_u[plane + i * kpad + k] = 0
+            packed_u[2 * plane + i * kpad + k] = 0
+
+
+cdef void products_block(const int8_t *packed_u, int64_t n_u, int64_t tile_rows,
+                         int64_t kpad, const int8_t *packed_lab, const double *sigma_u,
+                         const double *sigma_lab, int64_t b0, int64_t n_b, int64_t block,
+                         int64_t slice, int32_t *levels, double *gbuf) noexcept nogil:
+    """``gbuf`` (rows of ``block``) = -2 sigma_u sigma_l (levels) of the coded tile
+    against the ``n_b`` labelled rows from ``b0`` (``packed_lab`` starts at the
+    chunk's first panel, ``sigma_lab`` at its first row)."""
+    mir_digits_products(packed_u, (n_u + MIR_DIGITS_ROWS - 1) // MIR_DIGITS_ROWS,
+                        tile_rows * kpad, packed_lab + b0 * 3 * kpad,
+                        (n_b + MIR_DIGITS_ROWS - 1) // MIR_DIGITS_ROWS, kpad, slice,
+                        sigma_u, sigma_lab + b0, levels, gbuf, block)
+
+
 cdef void fold_digits_tile(const data_t *X, int64_t d, int64_t kpad,
                            const int8_t *packed_lab, const double *sigma_lab,
                            const double *norm_lab, int64_t lab0, int64_t n_lab,
@@ -116,30 +149,35 @@ cdef void fold_digits_tile(const data_t *X, int64_t d, int64_t kpad,
                            mir_row_state *states) noexcept nogil:
     """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
     - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time."""
-    cdef int64_t i, k, b0, n_b, plane = tile_rows * kpad
-    cdef int64_t n_a = (n_u + MIR_DIGITS_ROWS - 1) // MIR_DIGITS_ROWS
+    cdef int64_t i, b0, n_b
     cdef double tile_min
+    code_tile(X, d, kpad, rows, n_u, tile_rows, mean, packed_u, sigma_u, norms)
     for i in range(n_u):
-        code_row(X + rows[i] * d, mean, d, kpad, plane, packed_u + i * kpad, &sigma_u[i],
-                 norms + i * MIR_DIGITS_NORMS)
         sigma_out[i] = sigma_u[i]
-    for i in range(n_u, n_a * MIR_DIGITS_ROWS):
-        sigma_u[i] = 1.0
-        for k in range(kpad):
-            packed_u[i * kpad + k] = 0
-            packed_u[plane + i * kpad + k] = 0
-            packed_u[2 * plane + i * kpad + k] = 0
     b0 = 0
     while b0 < n_lab:
         n_b = min(block, n_lab - b0)
-        mir_digits_products(packed_u, n_a, plane, packed_lab + b0 * 3 * kpad,
-                            (n_b + MIR_DIGITS_ROWS - 1) // MIR_DIGITS_ROWS, kpad, slice,
-                            sigma_u, sigma_lab + lab0 + b0, levels, gbuf, block)
+        products_block(packed_u, n_u, tile_rows, kpad, packed_lab, sigma_u, sigma_lab + lab0,
+                       b0, n_b, block, slice, levels, gbuf)
         for i in range(n_u):
             tile_min = mir_expand_f64(gbuf + i * block, norm_lab + lab0 + b0, n_b,
                                       norms[i * MIR_DIGITS_NORMS], dist)
             mir_fold_distances_fast(dist, n_b, tile_min, gamma, lab0 + b0, &states[i])
         b0 += n_b
+
+
+cdef void pack_chunk(const data_t *X, int64_t d, int64_t kpad, const int64_t *labelled,
+                     int64_t n_c, const double *mean, int n_threads, int8_t *rowbuf,
+                     int8_t *packed_lab, double *sigma, double *norms) noexcept nogil:
+    """Code and pack the ``n_c`` labelled rows ``labelled[0 .. n_c - 1]`` in panels of
+    16 (threads share the panels; ``rowbuf``: 3 kpad bytes a thread)."""
+    cdef int64_t p, w = MIR_DIGITS_ROWS
+    cdef int tid
+    for p in prange((n_c + w - 1) // w, num_threads=n_threads, schedule='static'):
+        tid = mir_omp_thread_id()
+        pack_labelled(X, d, kpad, labelled + p * w, min(w, n_c - p * w), mean,
+                      rowbuf + tid * 3 * kpad, packed_lab + p * 3 * kpad * w, sigma + p * w,
+                      norms + p * w * MIR_DIGITS_NORMS)
 
 
 def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
@@ -161,7 +199,7 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
     cdef int64_t w = MIR_DIGITS_ROWS, kpad = (d + 63) // 64 * 64
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
-    cdef int64_t t, p, i, r0, n_u, c0, n_c, n_panels
+    cdef int64_t t, i, r0, n_u, c0, n_c
     cdef int tid
     if mir_amx_available() == 0:
         raise RuntimeError("this CPU (or process) has no AMX: the digit pass cannot run")
@@ -193,12 +231,8 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
         c0 = 0
         while c0 < n_lab:
             n_c = min(chunk, n_lab - c0)
-            n_panels = (n_c + w - 1) // w
-            for p in prange(n_panels, num_threads=n_threads, schedule='static'):
-                tid = mir_omp_thread_id()
-                pack_labelled(&X[0, 0], d, kpad, &labelled[c0 + p * w], min(w, n_c - p * w),
-                              &mean[0], &rowbuf[tid, 0], &packed_lab[0, 0] + p * 3 * kpad * w,
-                              &sigma_pad[c0 + p * w], &norms_pad[c0 + p * w, 0])
+            pack_chunk(&X[0, 0], d, kpad, &labelled[c0], n_c, &mean[0], n_threads,
+                       &rowbuf[0, 0], &packed_lab[0, 0], &sigma_pad[c0], &norms_pad[c0, 0])
             for i in range(c0, c0 + n_c):
                 norm_lab[i] = norms_pad[i, 0]
             for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
@@ -214,3 +248,131 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
         mir_states_unpack(states, n_rows, &best[0], &dmin[0], &dsecond[0], &ssum[0])
     np.asarray(norms_lab)[:] = np.asarray(norms_pad)[:n_lab]
     np.asarray(sigma_lab)[:] = np.asarray(sigma_pad)[:n_lab]
+
+
+def digit_norms(const data_t[:, ::1] X, const int64_t[::1] rows, const double[::1] mean,
+                int n_threads, double[:, ::1] norms, double[::1] sigma):
+    """The ``NORMS`` (rows x 5) and scale sigma of each of ``rows`` centred on
+    ``mean``, as the digit kernels code them (the digits themselves are dropped)."""
+    cdef int64_t n_rows = rows.shape[0], d = X.shape[1], i
+    cdef int64_t kpad = (d + 63) // 64 * 64
+    if mean.shape[0] != d:
+        raise ValueError("mean must have one entry per feature")
+    if n_rows == 0:
+        return
+    cdef int8_t[:, ::1] scratch = np.empty((n_threads, 3 * kpad), dtype=np.int8)
+    with nogil:
+        for i in prange(n_rows, num_threads=n_threads, schedule='static'):
+            code_row(&X[0, 0] + rows[i] * d, &mean[0], d, kpad, kpad,
+                     &scratch[mir_omp_thread_id(), 0], &sigma[i], &norms[i, 0])
+
+
+cdef void select_candidates(const double *dist, int64_t n_lab, double delta, double window,
+                            double rho, int64_t cap, int64_t *count_out, int *kept,
+                            int64_t *anchor_out) noexcept nogil:
+    """The labelled rows (ascending) whose screened distance is at most
+    ``(m + delta + window) (1 + rho) + delta``, ``m`` the smallest (at ``anchor_out``,
+    first on ties); ``count_out`` -1 when they are more than ``cap``."""
+    cdef int64_t j, count = 0, anchor = 0
+    cdef double low = dist[0], limit
+    for j in range(1, n_lab):
+        if dist[j] < low:
+            low = dist[j]
+            anchor = j
+    limit = (low + delta + window) * (1.0 + rho) + delta
+    for j in range(n_lab):
+        if dist[j] <= limit:
+            if count < cap:
+                kept[count] = <int>j
+            count += 1
+    count_out[0] = count if count <= cap else -1
+    anchor_out[0] = anchor
+
+
+cdef void screen_digits_tile(const data_t *X, int64_t d, int64_t kpad,
+                             const int8_t *packed_lab, const double *sigma_lab,
+                             const double *norm_lab, int64_t n_lab, const int64_t *rows,
+                             int64_t n_u, int64_t tile_rows, const double *mean,
+                             int64_t block, int64_t slice, int32_t *levels,
+                             int8_t *packed_u, double *sigma_u, double *gbuf, double *norms,
+                             double *dist, const double *delta, double window, double rho,
+                             int64_t cap, int64_t *counts, int *kept,
+                             int64_t *anchors) noexcept nogil:
+    """The candidates of unlabelled ``rows`` among all (packed) labelled rows: every
+    screened distance of the tile's rows (``dist``: n_u x n_lab), then
+    ``select_candidates`` row by row."""
+    cdef int64_t i, b0, n_b
+    code_tile(X, d, kpad, rows, n_u, tile_rows, mean, packed_u, sigma_u, norms)
+    b0 = 0
+    while b0 < n_lab:
+        n_b = min(block, n_lab - b0)
+        products_block(packed_u, n_u, tile_rows, kpad, packed_lab, sigma_u, sigma_lab, b0,
+                       n_b, block, slice, levels, gbuf)
+        for i in range(n_u):
+            mir_expand_f64(gbuf + i * block, norm_lab + b0, n_b, norms[i * MIR_DIGITS_NORMS],
+                           dist + i * n_lab + b0)
+        b0 += n_b
+    for i in range(n_u):
+        select_candidates(dist + i * n_lab, n_lab, delta[i], window, rho, cap, &counts[i],
+                          kept + i * cap, &anchors[i])
+
+
+def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
+                     const int64_t[::1] rows, const double[::1] mean,
+                     const double[::1] delta, double window, double rho, int64_t tile_rows,
+                     int64_t block, int64_t slice, int n_threads, int64_t[::1] counts,
+                     int[:, ::1] kept, int64_t[::1] anchors):
+    """The labelled rows each of ``rows`` must compute exactly (``screened.py``): the
+    screened distances ``d~`` of the digit products (every labelled row packed at
+    once), and per row those with ``d~ <= (m + delta + window) (1 + rho) + delta``,
+    ``m`` its smallest ``d~`` and ``delta`` its error bound (``digits.error_bound``).
+
+    Outputs per row: ``counts`` (-1 where more than ``kept.shape[1]``), the
+    positions into ``labelled`` (ascending) in ``kept[row, :count]``, ``anchors``
+    the position of the smallest ``d~`` (first on ties).  ``tile_rows`` and
+    ``block`` are multiples of 16; ``slice`` as for ``fold_digits``.
+    """
+    cdef int64_t n_rows = rows.shape[0], n_lab = labelled.shape[0], d = X.shape[1]
+    cdef int64_t w = MIR_DIGITS_ROWS, kpad = (d + 63) // 64 * 64, cap = kept.shape[1]
+    cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
+    cdef int64_t t, r0, n_u
+    cdef int tid
+    if mir_amx_available() == 0:
+        raise RuntimeError("this CPU (or process) has no AMX: the digit screen cannot run")
+    if d > MIR_DIGITS_MAX_FEATURES:
+        raise ValueError(f"the digit screen takes at most {MIR_DIGITS_MAX_FEATURES} features")
+    if mean.shape[0] != d or delta.shape[0] != n_rows or kept.shape[0] != n_rows:
+        raise ValueError("mean: one entry per feature; delta and kept: one row per row")
+    if n_rows == 0:
+        return
+    if n_lab == 0 or cap == 0:
+        raise ValueError("digit_candidates needs labelled rows and room for candidates")
+    if tile_rows % w or block % w:
+        raise ValueError("tile_rows and block must be multiples of 16")
+    cdef int64_t n_pad = (n_lab + w - 1) // w * w
+    cdef int8_t[:, ::1] packed_lab = aligned_empty(1, n_pad * 3 * kpad, np.int8)
+    cdef double[::1] sigma_lab = np.empty(n_pad)
+    cdef double[:, ::1] norms_lab = np.empty((n_pad, MIR_DIGITS_NORMS))
+    cdef double[::1] norm_lab = np.empty(n_lab)
+    cdef int8_t[:, ::1] rowbuf = np.empty((n_threads, 3 * kpad), dtype=np.int8)
+    cdef int8_t[:, ::1] packed_u = aligned_empty(n_threads, 3 * tile_rows * kpad, np.int8)
+    cdef double[:, ::1] sigma_u = np.empty((n_threads, tile_rows))
+    cdef double[:, ::1] norms_u = np.empty((n_threads, tile_rows * MIR_DIGITS_NORMS))
+    cdef double[:, ::1] gbuf = np.empty((n_threads, tile_rows * block))
+    cdef int32_t[:, ::1] levels = aligned_empty(n_threads, block // w * 768, np.int32)
+    cdef double[:, ::1] dist = np.empty((n_threads, tile_rows * n_lab))
+    with nogil:
+        pack_chunk(&X[0, 0], d, kpad, &labelled[0], n_lab, &mean[0], n_threads,
+                   &rowbuf[0, 0], &packed_lab[0, 0], &sigma_lab[0], &norms_lab[0, 0])
+        for t in range(n_lab):
+            norm_lab[t] = norms_lab[t, 0]
+        for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
+            tid = mir_omp_thread_id()
+            r0 = t * tile_rows
+            n_u = min(tile_rows, n_rows - r0)
+            screen_digits_tile(&X[0, 0], d, kpad, &packed_lab[0, 0], &sigma_lab[0],
+                               &norm_lab[0], n_lab, &rows[r0], n_u, tile_rows, &mean[0],
+                               block, slice, &levels[tid, 0], &packed_u[tid, 0],
+                               &sigma_u[tid, 0], &gbuf[tid, 0], &norms_u[tid, 0],
+                               &dist[tid, 0], &delta[r0], window, rho, cap, &counts[r0],
+                               &kept[r0, 0], &anchors[r0])

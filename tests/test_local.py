@@ -7,9 +7,16 @@ import pytest
 from oracle import exact_sq_distances, oracle_mir, sq_distances
 
 from mir_fast import _exact, major_influence_range
-from mir_fast._core import dense, local
+from mir_fast._core import dense, local, screened
 from mir_fast._core.dense import DenseEngine, DenseStatistics
 from mir_fast._core.local import Basis, LocalPlan
+
+
+@pytest.fixture(autouse=True)
+def projection_path(monkeypatch):
+    """These tests are the projection's: the digit screen (``test_screened.py``),
+    which takes float64 data first where the CPU has AMX, stays off."""
+    monkeypatch.setattr(screened, "ENABLED", False)
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from .digits import digits_apply, digits_pass
 from .grid import MISFIT_TOLERANCE, SCALES, grid_pass, grid_scale
 from .local import CASCADE_COST, Basis, LocalPlan
 from .packed import PackedProduct
+from .screened import DigitScreen
 
 #: The local path is only planned for calls of at least this much work: pair-features
 #: (unlabelled rows x labelled rows x features, all rows of the call) times the cost
@@ -143,7 +144,7 @@ def first_pass(X, statistics):
 
 
 def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
-               height=None, basis=None):
+               height=None, basis=None, screen=None):
     """Certified reduction of dense ``rows`` of X against ``labelled`` rows.
 
     GEMM results depend on a row's place in its tile, so to get the bits of one call
@@ -153,7 +154,8 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
     all of X (else computed from X) and the tile ``height`` of the whole call.
 
     ``basis`` (a ``local.Basis`` of the labelled rows) lets the local exact path
-    (``local.py``) take the rows first where its cost model says it pays.
+    (``local.py``) take the rows first where its cost model says it pays;
+    ``screen`` (a ``screened.DigitScreen``) takes them first instead.
     """
     statistics = statistics or DenseStatistics.of(X)
     # centred squared norms are at most (||x|| + ||mean||)^2 <= 4 max ||x||^2
@@ -177,7 +179,7 @@ def fold_dense(X, labelled, rows, gamma, threshold, n_threads, statistics=None,
         return reduced
 
     local = None
-    plan = LocalPlan.of(X, labelled, basis, gamma, n_threads, first_pass=first)
+    plan = screen or LocalPlan.of(X, labelled, basis, gamma, n_threads, first_pass=first)
     if plan is not None:
         def local(positions):
             return plan.fold(X, labelled, rows[positions], gamma, n_threads)
@@ -194,23 +196,42 @@ class DenseEngine:
     def __init__(self, X):
         self.X = X
         self._bases = {}
+        self._screens = {}
 
     @cached_property
     def statistics(self):
         """``DenseStatistics`` of X, computed once for all the folds of a call."""
         return DenseStatistics.of(self.X)
 
+    def local_pays(self, n_labelled, n_rows):
+        """Whether a call on ``n_rows`` rows is large enough for the local path (or
+        the digit screen) to repay its planning (``LOCAL_MIN_WORK``)."""
+        cost = CASCADE_COST[first_pass(self.X, self.statistics)]
+        return n_rows * n_labelled * self.X.shape[1] * cost >= LOCAL_MIN_WORK
+
     def basis(self, labelled, n_rows):
         """The local path's ``Basis`` of these labelled rows for a call on ``n_rows``
         rows (None where the call is too small for it to pay, or it cannot apply),
         computed once per labelled set."""
-        cost = CASCADE_COST[first_pass(self.X, self.statistics)]
-        if n_rows * len(labelled) * self.X.shape[1] * cost < LOCAL_MIN_WORK:
+        if not self.local_pays(len(labelled), n_rows):
             return None
         key = labelled.tobytes()
         if key not in self._bases:
             self._bases = {key: Basis.of(self.X, labelled, self.statistics.mean)}
         return self._bases[key]
+
+    def screen(self, labelled, n_rows, gamma, n_threads):
+        """The ``screened.DigitScreen`` of these labelled rows and gamma for a call on
+        ``n_rows`` rows (None where the call is too small, the screen cannot apply
+        or its cost model declines), planned once per labelled set and gamma."""
+        if not self.local_pays(len(labelled), n_rows):
+            return None
+        key = (labelled.tobytes(), float(gamma))
+        if key not in self._screens:
+            self._screens = {key: DigitScreen.of(
+                self.X, labelled, self.statistics.mean, gamma,
+                first_pass(self.X, self.statistics), n_threads)}
+        return self._screens[key]
 
     def context(self, labelled, rows):
         """Keyword arguments of :meth:`fold` that depend on all of X and all ``rows``,
@@ -231,5 +252,7 @@ class DenseEngine:
     def fold(self, labelled, rows, gamma, threshold, n_threads, **context):
         context.setdefault("statistics", self.statistics)
         call_rows = context.pop("call_rows", len(rows))
+        screen = self.screen(labelled, call_rows, gamma, n_threads)
+        basis = None if screen is not None else self.basis(labelled, call_rows)
         return fold_dense(self.X, labelled, rows, gamma, threshold, n_threads,
-                          basis=self.basis(labelled, call_rows), **context)
+                          basis=basis, screen=screen, **context)

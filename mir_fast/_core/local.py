@@ -195,6 +195,41 @@ class Basis:
         return projected, sq_norms
 
 
+def candidate_cap(n_labelled):
+    """The most candidates a row may keep before it declines (``MAX_CANDIDATES``, or
+    ``MAX_SHARE`` of the labelled rows, at least 16, at most all of them)."""
+    return int(min(MAX_CANDIDATES, max(16, MAX_SHARE * n_labelled), max(n_labelled, 1)))
+
+
+def kept_positions(kept, counts):
+    """The candidates of a block of rows, row after row: ``kept[i, :counts[i]]`` (none
+    for a row that declined, ``counts[i] = -1``)."""
+    return kept[np.arange(kept.shape[1])[None, :] < counts[:, None]]
+
+
+def fold_candidates(X, labelled, rows, counts, anchors, parts, gamma, n_threads):
+    """The exact pass over each row's candidates: ``(Reduced, done)``, ``done`` False
+    (and the row's results meaningless) where ``counts`` is -1.
+
+    ``parts``: ``(start, stop, candidates)`` covering the rows, the candidates of
+    rows start .. stop - 1 one after the other (:func:`kept_positions`);
+    ``anchors``: each row's labelled row of smallest bound, by which the rows are
+    ordered so that neighbours share the candidates they read."""
+    done = counts >= 0
+    indptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    np.cumsum(np.where(done, counts, 0), out=indptr[1:])
+    indices = np.empty(indptr[-1], dtype=np.int32)
+    for start, stop, kept in parts:
+        indices[indptr[start] : indptr[stop]] = kept
+    order = np.flatnonzero(done)[np.argsort(anchors[done], kind="stable")]
+    out = Reduced(np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows)),
+                  np.zeros(len(rows)), np.ones(len(rows)))
+    _exact.exact_dense_candidates(X, labelled, rows, indptr, indices, order,
+                                  window(gamma, len(labelled)), gamma, max(1, n_threads),
+                                  out.nearest, out.d_min, out.d_second, out.weight_sum)
+    return out, done
+
+
 def evenly_spaced(n, m):
     """``min(n, m)`` positions spread evenly over ``range(n)``, ascending."""
     return np.unique(np.linspace(0, n - 1, min(n, m)).astype(np.int64))
@@ -293,7 +328,7 @@ class LocalPlan:
         exact pass over them, the rows ordered by the labelled row of their smallest
         bound so that neighbours share the candidates they read."""
         n_lab = len(labelled)
-        cap = int(min(MAX_CANDIDATES, max(16, MAX_SHARE * n_lab)))
+        cap = candidate_cap(n_lab)
         height = block_rows(n_lab)
         counts = np.empty(len(rows), dtype=np.int64)
         anchors = np.empty(len(rows), dtype=np.int64)
@@ -307,23 +342,13 @@ class LocalPlan:
                                     self.r_l, self.n_l, self.e_p, self.e_r,
                                     window(gamma, n_lab), 1, kept, counts[part],
                                     anchors[part])
-            parts[start] = kept[np.arange(cap)[None, :] < counts[part, None]]  # -1: none
+            parts[start] = (start, min(start + height, len(rows)),
+                            kept_positions(kept, counts[part]))
 
         with single_threaded_blas(), ThreadPoolExecutor(max(1, n_threads)) as pool:
             list(pool.map(block, range(0, len(rows), height)))
-        done = counts >= 0
-        indptr = np.zeros(len(rows) + 1, dtype=np.int64)
-        np.cumsum(np.where(done, counts, 0), out=indptr[1:])
-        indices = np.empty(indptr[-1], dtype=np.int32)
-        for start, kept in parts.items():
-            indices[indptr[start] : indptr[min(start + height, len(rows))]] = kept
-        order = np.flatnonzero(done)[np.argsort(anchors[done], kind="stable")]
-        out = Reduced(np.zeros(len(rows), dtype=np.int64), np.zeros(len(rows)),
-                      np.zeros(len(rows)), np.ones(len(rows)))
-        _exact.exact_dense_candidates(X, labelled, rows, indptr, indices, order,
-                                      window(gamma, n_lab), gamma, max(1, n_threads),
-                                      out.nearest, out.d_min, out.d_second, out.weight_sum)
-        return out, done
+        return fold_candidates(X, labelled, rows, counts, anchors, parts.values(), gamma,
+                               n_threads)
 
     def project(self, X, rows):
         """``(G, |p_u|^2, n_u, r_u)`` of ``rows``: their projected dot products with
