@@ -7,9 +7,9 @@ Usage::
     python asv_benchmarks/compare.py --shape rcv1          # sparse, RCV1 shape
 
 Dense references, named as printed: ``mir_fast_cascade``, mir_fast with its local
-exact path switched off (the cascade alone); ``mir_fast_float``, mir_fast with its
+exact path and digit screen switched off (the cascade alone); ``mir_fast_float``, mir_fast with its
 integer passes switched off (the data through the float passes, as before
-``mir_fast/_core/grid.py`` and ``digits.py``); ``mir_fast_blas``, the cascade on
+``mir_fast/_core/grid.py``, ``digits.py`` and ``screened.py``); ``mir_fast_blas``, the cascade on
 BLAS with the packed product, the local path and the integer passes off (the dense
 kernel before ``mir_fast/_core/packed.py``); ``gemm``, one GEMM of the unlabelled x
 labelled shape in the same dtype (numpy ``X_U @ X_L.T``, the physical floor); ``paper``, the
@@ -96,7 +96,8 @@ def run_mir(X, y, gamma, n_jobs=None):
 
 
 def run_mir_cascade(X, y, gamma):
-    """mir_fast with the local exact path switched off (the GEMM cascade only)."""
+    """mir_fast with the local exact path and the digit screen switched off (the GEMM
+    cascade only)."""
     from benchmarks.mir import cascade_only
 
     with cascade_only():

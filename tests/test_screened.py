@@ -243,3 +243,21 @@ def test_the_screen_declines_where_it_cannot_pay_or_apply(rng, case, monkeypatch
     if case != "too small a call":
         monkeypatch.setattr(dense, "LOCAL_MIN_WORK", 0)
     assert DenseEngine(X).screen(labelled, rows, gamma, 2) is None
+
+
+@needs_amx
+def test_blocks_on_separate_engines_give_the_bits_of_one_call(rng, small_calls_too):
+    """As a Dask worker or a chunked call folds its blocks: each block on an engine of
+    its own, with the whole call's context, plans the same screen and gets the
+    bits of one call."""
+    X = clusters(rng, 1500, 96)
+    y = labels(rng, len(X), 400)
+    labelled, rows = np.flatnonzero(y >= 0), np.flatnonzero(y < 0)
+    whole = DenseEngine(X).fold(labelled, rows, GAMMA, 0.5, 2)
+    context = DenseEngine(X).context(labelled, rows)
+    parts = [DenseEngine(X).fold(labelled, rows[start:start + 256], GAMMA, 0.5, 1, **context)
+             for start in range(0, len(rows), 256)]
+    assert np.all(whole.stage == whole.stage.max())
+    for name in ("nearest", "d_min", "weight_sum", "stage"):
+        np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in parts]),
+                                      getattr(whole, name))

@@ -47,7 +47,8 @@ def _paper_way(X, y, gamma):
 
 @contextlib.contextmanager
 def cascade_only():
-    """mir_fast with its local exact path switched off: the GEMM cascade alone."""
+    """mir_fast with its local exact path (and the digit screen, planned under the
+    same work threshold) switched off: the GEMM cascade alone."""
     from mir_fast._core import dense
 
     planned, dense.LOCAL_MIN_WORK = dense.LOCAL_MIN_WORK, np.inf
@@ -60,16 +61,16 @@ def cascade_only():
 @contextlib.contextmanager
 def float_passes():
     """mir_fast with its integer passes off (the grid pass, ``mir_fast/_core/grid.py``,
-    and the digit pass, ``digits.py``): the data go through the float32 / float64
-    passes as before them."""
-    from mir_fast._core import digits, grid
+    the digit pass, ``digits.py``, and the digit screen, ``screened.py``): the data
+    go through the float32 / float64 passes as before them."""
+    from mir_fast._core import digits, grid, screened
 
-    enabled = grid.ENABLED, digits.ENABLED
-    grid.ENABLED = digits.ENABLED = False
+    enabled = grid.ENABLED, digits.ENABLED, screened.ENABLED
+    grid.ENABLED = digits.ENABLED = screened.ENABLED = False
     try:
         yield
     finally:
-        grid.ENABLED, digits.ENABLED = enabled
+        grid.ENABLED, digits.ENABLED, screened.ENABLED = enabled
 
 
 @contextlib.contextmanager
@@ -364,6 +365,15 @@ class DigitPass(GridPass):
         self.y = _labels(len(self.X), 0.25)
         self.XU = np.ascontiguousarray(self.X[self.y == -1])
         self.XL = np.ascontiguousarray(self.X[self.y != -1])
+
+
+class DigitScreen(DigitPass):
+    """Continuous float64 data through the digit screen and the exact pass on the
+    labelled rows it keeps (``mir_fast/_core/screened.py``, AMX): the CIFAR shape,
+    gamma 0.55, 25% labelled; the ratios to one GEMM and to the float passes (here
+    the float64 pass)."""
+
+    params = (["cifar"], ["float64"])
 
 
 class GridProducts:
