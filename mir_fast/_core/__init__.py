@@ -41,7 +41,10 @@ The map
       projected lower bounds, then the exact pass on the labelled rows that may
       matter; ``_exact.local_candidates``, ``_exact.exact_dense_candidates``),
       planned from the labelled rows where its cost model says it pays; the rows
-      it takes are exact, the others enter the cascade.
+      it takes are exact, the others enter the cascade.  Float64 data on AMX go
+      through the digit screen instead (``screened.py``: the digit products pick
+      each row's candidates, ``_digits.digit_candidates``, for the same exact
+      pass), where its cost model says it pays.
 
       Each entry carries its kernel, which returns with its results the bound of
       each row's distance errors (``_certificate.distance_error_bound`` for the

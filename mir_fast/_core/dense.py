@@ -6,7 +6,9 @@ products of three 8-bit digits of every value on AMX (``digits.py``, where the C
 has it) or float32 dot products over feature slices (where their products stay far
 from float32 overflow); then float64 dot products, then the exact pass.  The float
 passes centre the rows on the column mean of all of X first: distances do not
-change, and the error bound (``_certificate``) shrinks with the norms.
+change, and the error bound (``_certificate``) shrinks with the norms.  Before the
+cascade, the local exact path (``local.py``) or, for float64 data on AMX, the
+digit screen (``screened.py``) may take the rows, where their cost models say so.
 """
 
 from dataclasses import dataclass
