@@ -17,6 +17,11 @@ labelled rows at a time.  The integers do not round and the rest depends only on
 the two rows, and the fold runs over blocks of labelled rows on a grid fixed by
 the number of features, so the results are the same for every number of threads,
 tile height, chunk and slice.
+
+``digit_candidates`` runs the same products as the digit screen of float64 data
+(``mir_fast/_core/screened.py``): every distance of a tile's rows, then per row
+the labelled rows within a limit of its smallest; ``digit_norms`` codes rows for
+their norms alone (the screen's error bounds need them first).
 """
 
 import numpy as np
@@ -258,6 +263,9 @@ def digit_norms(const data_t[:, ::1] X, const int64_t[::1] rows, const double[::
     cdef int64_t kpad = (d + 63) // 64 * 64
     if mean.shape[0] != d:
         raise ValueError("mean must have one entry per feature")
+    if (norms.shape[0] != n_rows or norms.shape[1] != MIR_DIGITS_NORMS
+            or sigma.shape[0] != n_rows):
+        raise ValueError("norms (rows x 5) and sigma need one row per row")
     if n_rows == 0:
         return
     cdef int8_t[:, ::1] scratch = np.empty((n_threads, 3 * kpad), dtype=np.int8)
@@ -341,8 +349,11 @@ def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
         raise RuntimeError("this CPU (or process) has no AMX: the digit screen cannot run")
     if d > MIR_DIGITS_MAX_FEATURES:
         raise ValueError(f"the digit screen takes at most {MIR_DIGITS_MAX_FEATURES} features")
-    if mean.shape[0] != d or delta.shape[0] != n_rows or kept.shape[0] != n_rows:
-        raise ValueError("mean: one entry per feature; delta and kept: one row per row")
+    if mean.shape[0] != d:
+        raise ValueError("mean must have one entry per feature")
+    if (delta.shape[0] != n_rows or kept.shape[0] != n_rows or counts.shape[0] != n_rows
+            or anchors.shape[0] != n_rows):
+        raise ValueError("delta, kept, counts and anchors need one row per row")
     if n_rows == 0:
         return
     if n_lab == 0 or cap == 0:

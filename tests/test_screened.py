@@ -261,3 +261,18 @@ def test_blocks_on_separate_engines_give_the_bits_of_one_call(rng, small_calls_t
     for name in ("nearest", "d_min", "weight_sum", "stage"):
         np.testing.assert_array_equal(np.concatenate([getattr(p, name) for p in parts]),
                                       getattr(whole, name))
+
+
+def test_the_kernels_refuse_outputs_of_the_wrong_shape(rng):
+    X = clusters(rng, 100, 8)
+    rows, mean = np.arange(10), DenseStatistics.of(X).mean
+    with pytest.raises(ValueError, match="one row per row"):
+        _digits.digit_norms(X, rows, mean, 1, np.empty((9, 5)), np.empty(10))
+    with pytest.raises(ValueError, match="one row per row"):
+        _digits.digit_norms(X, rows, mean, 1, np.empty((10, 4)), np.empty(10))
+    if digits.ISA == 1:
+        args = (X, np.arange(10, 100), rows, mean, np.zeros(10), 1.0, 0.0, W, W,
+                digits.SLICE_STEPS, 1)
+        with pytest.raises(ValueError, match="one row per row"):
+            _digits.digit_candidates(*args, np.empty(9, np.int64),
+                                     np.empty((10, 90), np.int32), np.empty(10, np.int64))

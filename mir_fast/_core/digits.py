@@ -52,9 +52,10 @@ When.  Float32 data on no 8-bit grid (the grid pass takes those), with at most
 ``MAX_FEATURES`` features (the 32-bit sums cannot overflow), on a CPU and
 operating system that give this process AMX (``_digits.digits_isa``).  The
 integers do not round and the fold runs over fixed blocks of labelled rows, so
-the results do not depend on threads or tiles.  Float64 data keep the float64
+the results do not depend on threads or tiles.  Float64 data do not take this
 pass: their shares would lose the accuracy float64 promises (the decisions
-would not change).
+would not change); the same products serve them as a screen instead
+(``screened.py``), whose rows the exact pass settles.
 """
 
 import numpy as np

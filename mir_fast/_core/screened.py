@@ -20,12 +20,13 @@ with ``|t| <= r = (f + 4) 2^-53`` (a sum of ``f`` non-negative squares of rounde
 differences), and folds the candidates with ``fl_ul <= min fl + w``.  Every such
 ``l`` of all the labelled rows satisfies
 
-    d~_ul - delta_u <= d_ul <= (fl_ul*) (1 + r) / (1 - r) + w / (1 - r)
-                    <= ((m + delta_u) (1 + r) + w) / (1 - r)
-                    <= (m + delta_u + w) (1 + rho)        (rho = 3 r + 2^-50),
+    d~_ul - delta_u  <=  d_ul  <=  fl_ul / (1 - r)  <=  (fl_ul* + w) / (1 - r)
+                     <=  (d_ul* (1 + r) + w) / (1 - r)
+                     <=  (m + delta_u + w) (1 + r) / (1 - r)  <=  (m + delta_u + w) (1 + 3 r),
 
-as ``d_ul* <= m + delta_u`` and ``m + delta_u >= d_ul* >= 0``; the ``2^-50``
-covers the rounding of the limit's own arithmetic.  So the rows with
+as ``d_ul* <= m + delta_u`` (and ``m >= 0``: the kernels clamp distances at 0).
+With ``rho = 3 r + 2^-50``, whose ``2^-50`` covers the four roundings of the
+limit's own arithmetic (on non-negative numbers), the rows with
 
     d~_ul <= (m + delta_u + w) (1 + rho) + delta_u
 
@@ -56,10 +57,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _digits
+from . import local
 from ._tiling import packed_tile_rows
 from .digits import BLOCK_BYTES, BLOCK_ROWS, ISA, MAX_FEATURES, PACK_BYTES, SLICE_STEPS
 from .digits import error_bound as digit_error_bound
-from . import local
 from .local import evenly_spaced, fold_candidates, kept_positions, window
 
 #: ``False`` switches the screen off (benchmarks compare without it).
