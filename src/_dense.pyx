@@ -249,8 +249,8 @@ cdef extern from "mir_packed.h" nogil:
     void mir_packed_products_f64(int isa, const double *a, int64_t n_a, const double *b,
                                  int64_t n_b, int64_t d, int64_t slice, double *c,
                                  int64_t ldc)
-    void mir_scatter_f32(const float *row, int64_t d, int64_t w, int64_t r, float *panel)
-    void mir_scatter_f64(const double *row, int64_t d, int64_t w, int64_t r, double *panel)
+    void mir_transpose_f32(const float *rows, int64_t w, int64_t d, float *panel)
+    void mir_transpose_f64(const double *rows, int64_t w, int64_t d, double *panel)
 
 
 #: Bytes of vector alignment of the packed buffers.
@@ -272,12 +272,12 @@ def aligned_empty(int64_t rows, int64_t cols, object dtype):
     return raw[start:start + rows * cols * itemsize].view(dtype).reshape(rows, cols)
 
 
-cdef inline void scatter(const work_t *row, int64_t d, int64_t width, int64_t r,
-                         work_t *panel) noexcept nogil:
+cdef inline void transpose(const work_t *rows, int64_t width, int64_t d,
+                           work_t *panel) noexcept nogil:
     if work_t is float:
-        mir_scatter_f32(row, d, width, r, panel)
+        mir_transpose_f32(rows, width, d, panel)
     else:
-        mir_scatter_f64(row, d, width, r, panel)
+        mir_transpose_f64(rows, width, d, panel)
 
 
 cdef inline void packed_products(int isa, const work_t *a, int64_t n_a, const work_t *b,
@@ -290,35 +290,38 @@ cdef inline void packed_products(int isa, const work_t *a, int64_t n_a, const wo
 
 
 cdef void pack_rows(const data_t *X, int64_t d, const int64_t *rows, int64_t n,
-                    const work_t *mean, int64_t width, work_t *row, work_t *packed,
+                    const work_t *mean, int64_t width, work_t *scratch, work_t *packed,
                     double *sq_norms) noexcept nogil:
     """Centre rows[0 .. n-1] into ``packed`` (panels of ``width`` rows, the last one
-    padded with zero rows) through the scratch ``row``; their squared norms into
-    ``sq_norms`` unless it is NULL."""
-    cdef int64_t i, k, padded = (n + width - 1) // width * width
-    for i in range(n):
-        centre(X + rows[i] * d, mean, d, row)
-        if sq_norms != NULL:
-            sq_norms[i] = sq_norm(row, d)
-        scatter(row, d, width, i % width, packed + (i // width) * width * d)
-    for k in range(d):
-        row[k] = 0
-    for i in range(n, padded):
-        scatter(row, d, width, i % width, packed + (i // width) * width * d)
+    padded with zero rows), a panel at a time: centred row by row into ``scratch``
+    (width x d), then ``transpose``d; their squared norms into ``sq_norms`` unless
+    it is NULL."""
+    cdef int64_t p0 = 0, i, m
+    while p0 < n:
+        m = min(width, n - p0)
+        for i in range(m):
+            centre(X + rows[p0 + i] * d, mean, d, scratch + i * d)
+            if sq_norms != NULL:
+                sq_norms[p0 + i] = sq_norm(scratch + i * d, d)
+        for i in range(m * d, width * d):
+            scratch[i] = 0
+        transpose(scratch, width, d, packed + p0 * d)
+        p0 += width
 
 
 cdef void fold_packed_tile(const data_t *X, int64_t d, const work_t *packed_lab,
                            int64_t lab0, int64_t n_lab, const int64_t *rows, int64_t n_u,
                            const work_t *mean, const double *norm_lab, double gamma,
                            int isa, int64_t mr, int64_t nr, int64_t block, int64_t slice,
-                           work_t *row, work_t *packed_u, double *products, double *dist,
+                           work_t *scratch, work_t *packed_u, double *products, double *dist,
                            mir_row_state *states, double *norm_rows,
                            bint first_chunk) noexcept nogil:
     """Fold unlabelled ``rows`` against the packed labelled rows lab0 .. lab0 + n_lab
     - 1 (``packed_lab`` starts at lab0's panel), ``block`` labelled rows at a time;
     the rows' squared norms go to ``norm_rows`` with the first chunk."""
     cdef int64_t i, b0, n_b, n_a = (n_u + mr - 1) // mr
-    pack_rows(X, d, rows, n_u, mean, mr, row, packed_u, norm_rows if first_chunk else NULL)
+    pack_rows(X, d, rows, n_u, mean, mr, scratch, packed_u,
+              norm_rows if first_chunk else NULL)
     b0 = 0
     while b0 < n_lab:
         n_b = min(block, n_lab - b0)
@@ -365,7 +368,7 @@ def fold_packed(const data_t[:, ::1] X, const int64_t[::1] labelled,
         1, (min(chunk, n_lab) + nr - 1) // nr * nr * d, dtype)
     cdef work_t[:, ::1] packed_u = aligned_empty(n_threads, (tile_rows * d + 15) // 16 * 16,
                                                  dtype)
-    cdef work_t[:, ::1] rowbuf = np.empty((n_threads, d), dtype=dtype)
+    cdef work_t[:, ::1] rowbuf = np.empty((n_threads, max(mr, nr) * d), dtype=dtype)
     cdef double[:, ::1] products = aligned_empty(n_threads, tile_rows * block, np.float64)
     cdef double[:, ::1] dist = np.empty((n_threads, block))
     cdef double[:, ::1] state_buf = np.empty((n_rows, STATE_DOUBLES))

@@ -166,17 +166,29 @@ MIR_DEFINE_PANELS(mir_panels_v3_f64, MIR_TARGET_V3, mir_slice_v3_f64, double,
 MIR_DEFINE_PRODUCTS(mir_packed_products_f32, float, mir_panels_v4_f32, mir_panels_v3_f32)
 MIR_DEFINE_PRODUCTS(mir_packed_products_f64, double, mir_panels_v4_f64, mir_panels_v3_f64)
 
-/* Copy ``row`` (d features) into row ``r`` of its panel (``panel``, width w). */
-#define MIR_DEFINE_SCATTER(NAME, WTYPE)                                                \
-    MIR_STATIC void NAME(const WTYPE *restrict row, int64_t d, int64_t w, int64_t r,   \
+/*
+ * The panel of ``w`` rows of d features held row by row in ``rows``, feature-major
+ * (``panel[k w + r] = rows[r d + k]``), in blocks of 8 rows x 8 features: each
+ * cache line of the panel is written whole while the 8 lines it reads stay in L1
+ * (a row at a time, one value in each of d lines, ran at about 2 ns a value).
+ */
+#define MIR_DEFINE_TRANSPOSE(NAME, WTYPE)                                              \
+    MIR_STATIC void NAME(const WTYPE *restrict rows, int64_t w, int64_t d,             \
                          WTYPE *restrict panel)                                        \
     {                                                                                  \
-        int64_t k;                                                                     \
-        for (k = 0; k < d; ++k)                                                        \
-            panel[k * w + r] = row[k];                                                 \
+        int64_t r0, k0, r, k, r1, k1;                                                  \
+        for (r0 = 0; r0 < w; r0 += 8) {                                                \
+            r1 = r0 + 8 < w ? r0 + 8 : w;                                              \
+            for (k0 = 0; k0 < d; k0 += 8) {                                            \
+                k1 = k0 + 8 < d ? k0 + 8 : d;                                          \
+                for (k = k0; k < k1; ++k)                                              \
+                    for (r = r0; r < r1; ++r)                                          \
+                        panel[k * w + r] = rows[r * d + k];                            \
+            }                                                                          \
+        }                                                                              \
     }
 
-MIR_DEFINE_SCATTER(mir_scatter_f32, float)
-MIR_DEFINE_SCATTER(mir_scatter_f64, double)
+MIR_DEFINE_TRANSPOSE(mir_transpose_f32, float)
+MIR_DEFINE_TRANSPOSE(mir_transpose_f64, double)
 
 #endif /* MIR_FAST_PACKED_H */

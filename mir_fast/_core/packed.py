@@ -73,7 +73,8 @@ class PackedProduct:
     def fold(self, X, labelled, rows, mean, norm_lab, gamma, n_threads, *outputs):
         """``_dense.fold_packed`` of ``rows`` against ``labelled`` into ``outputs``
         (nearest, d_min, d_second, weight_sum, sq_norms)."""
+        chunk = min(self.chunk, -(-len(rows) // BLOCK) * BLOCK)
         _dense.fold_packed(X, labelled, rows, mean, norm_lab, gamma, self.isa,
-                           packed_tile_rows(len(rows), n_threads), BLOCK, self.chunk, self.slice,
+                           packed_tile_rows(len(rows), n_threads), BLOCK, chunk, self.slice,
                            n_threads, *outputs)
 
