@@ -6,20 +6,19 @@ Usage::
     python asv_benchmarks/compare.py --shape mnist --dtype float32 --repeats 7
     python asv_benchmarks/compare.py --shape rcv1          # sparse, RCV1 shape
 
-Dense references, named as printed: ``mir_fast_cascade``, mir_fast with its local
-exact path and digit screen switched off (the cascade alone); ``mir_fast_float``, mir_fast with its
-integer passes switched off (the data through the float passes, as before
-``mir_fast/_core/grid.py``, ``digits.py`` and ``screened.py``); ``mir_fast_blas``, the cascade on
-BLAS with the packed product, the local path and the integer passes off (the dense
-kernel before ``mir_fast/_core/packed.py``); ``gemm``, one GEMM of the unlabelled x
-labelled shape in the same dtype (numpy ``X_U @ X_L.T``, the physical floor); ``paper``, the
-paper's way (scikit-learn ``rbf_kernel(X, X)`` then reductions over the U x L
-block); ``chunked_numpy`` (distances of 1024 unlabelled rows at a time, then the
-same reductions). Sparse references: scikit-learn
-``pairwise_distances_argmin_min(X_U, X_L)`` (nearest neighbour only) and the paper's
-way. Times are medians over interleaved repeats, each call after a pause
-(``QUIET_SECONDS``); memory is the peak resident memory a call adds, measured in a
-fresh subprocess.
+Dense references, named as printed: ``mir_fast_cascade``, mir_fast with its local exact
+path and digit screen switched off (the cascade alone); ``mir_fast_float``, mir_fast
+with its integer passes switched off (the data through the float passes, as before
+``mir_fast/_core/grid.py``, ``digits.py`` and ``screened.py``); ``mir_fast_blas``, the
+cascade on BLAS with the packed product, the local path and the integer passes off (the
+dense kernel before ``mir_fast/_core/packed.py``); ``gemm``, one GEMM of the unlabelled
+x labelled shape in the same dtype (numpy ``X_U @ X_L.T``, the physical floor);
+``paper``, the paper's way (scikit-learn ``rbf_kernel(X, X)`` then reductions over the U
+x L block); ``chunked_numpy`` (distances of 1024 unlabelled rows at a time, then the
+same reductions). Sparse references: scikit-learn ``pairwise_distances_argmin_min(X_U,
+X_L)`` (nearest neighbour only) and the paper's way. Times are medians over interleaved
+repeats, each call after a pause (``QUIET_SECONDS``); memory is the peak resident memory
+a call adds, measured in a fresh subprocess.
 The machine is shared: read the ratios, not the absolute times.
 """
 
