@@ -81,6 +81,17 @@ def register_block():
     return MIR_DIGITS_ROWS, MIR_DIGITS_MAX_FEATURES
 
 
+cdef check_kernel_inputs(int64_t d, int64_t n_mean, str kernel):
+    """What every product kernel here checks first: AMX, at most
+    ``MIR_DIGITS_MAX_FEATURES`` features, a mean entry per feature."""
+    if mir_amx_available() == 0:
+        raise RuntimeError(f"this CPU (or process) has no AMX: the {kernel} cannot run")
+    if d > MIR_DIGITS_MAX_FEATURES:
+        raise ValueError(f"the {kernel} takes at most {MIR_DIGITS_MAX_FEATURES} features")
+    if n_mean != d:
+        raise ValueError("mean must have one entry per feature")
+
+
 cdef inline void code_row(const data_t *x, const double *mean, int64_t d, int64_t kpad,
                           int64_t stride, int8_t *digits, double *sigma,
                           double *norms) noexcept nogil:
@@ -206,12 +217,7 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
     cdef int64_t t, i, r0, n_u, c0, n_c
     cdef int tid
-    if mir_amx_available() == 0:
-        raise RuntimeError("this CPU (or process) has no AMX: the digit pass cannot run")
-    if d > MIR_DIGITS_MAX_FEATURES:
-        raise ValueError(f"the digit pass takes at most {MIR_DIGITS_MAX_FEATURES} features")
-    if mean.shape[0] != d:
-        raise ValueError("mean must have one entry per feature")
+    check_kernel_inputs(d, mean.shape[0], "digit pass")
     if n_rows == 0:
         return
     if n_lab == 0:
@@ -345,12 +351,7 @@ def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t n_tiles = (n_rows + tile_rows - 1) // tile_rows
     cdef int64_t t, r0, n_u
     cdef int tid
-    if mir_amx_available() == 0:
-        raise RuntimeError("this CPU (or process) has no AMX: the digit screen cannot run")
-    if d > MIR_DIGITS_MAX_FEATURES:
-        raise ValueError(f"the digit screen takes at most {MIR_DIGITS_MAX_FEATURES} features")
-    if mean.shape[0] != d:
-        raise ValueError("mean must have one entry per feature")
+    check_kernel_inputs(d, mean.shape[0], "digit screen")
     if (delta.shape[0] != n_rows or kept.shape[0] != n_rows or counts.shape[0] != n_rows
             or anchors.shape[0] != n_rows):
         raise ValueError("delta, kept, counts and anchors need one row per row")
