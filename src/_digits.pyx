@@ -20,8 +20,8 @@ tile height, chunk and slice.
 
 ``digit_candidates`` runs the same products as the digit screen of float64 data
 (``mir_fast/_core/screened.py``): every distance of a tile's rows, then per row
-the labelled rows within a limit of its smallest; ``digit_norms`` codes rows for
-their norms alone (the screen's error bounds need them first).
+the labelled rows within a limit of its smallest, its bound from its norms
+(``error_bounds``, the pass's bound, computes the same for the digit pass).
 """
 
 import numpy as np
@@ -56,6 +56,11 @@ cdef extern from "mir_digits.h" nogil:
                              int64_t stride, int8_t *digits, double *sigma, double *norms)
     void mir_digits_code_f64(const double *x, const double *mean, int64_t d, int64_t kpad,
                              int64_t stride, int8_t *digits, double *sigma, double *norms)
+    int MIR_DIGITS_MAXIMA
+    void mir_digits_maxima(const double *norms_lab, const double *sigma_lab, int64_t n,
+                           double slack, double *b)
+    double mir_digits_delta(const double *norms, double sigma, const double *b, int64_t f,
+                            double slack)
     void mir_digits_products(const int8_t *a, int64_t n_a, int64_t plane_a,
                              const int8_t *b, int64_t n_b, int64_t kpad, int64_t slice,
                              const double *sigma_u, const double *sigma_l, int32_t *levels,
@@ -68,6 +73,7 @@ cdef int64_t STATE_DOUBLES = sizeof(mir_row_state) // sizeof(double)
 #: The norms each row's coding returns (``mir_digits.h``), in this order.
 NORMS = ("centred", "digit2", "digit3", "remainder", "kept")
 assert len(NORMS) == MIR_DIGITS_NORMS
+assert MIR_DIGITS_MAXIMA == 5  # the bound's labelled maxima (arrays of 5 below)
 
 
 def digits_isa():
@@ -261,24 +267,22 @@ def fold_digits(const data_t[:, ::1] X, const int64_t[::1] labelled,
     np.asarray(sigma_lab)[:] = np.asarray(sigma_pad)[:n_lab]
 
 
-def digit_norms(const data_t[:, ::1] X, const int64_t[::1] rows, const double[::1] mean,
-                int n_threads, double[:, ::1] norms, double[::1] sigma):
-    """The ``NORMS`` (rows x 5) and scale sigma of each of ``rows`` centred on
-    ``mean``, as the digit kernels code them (the digits themselves are dropped)."""
-    cdef int64_t n_rows = rows.shape[0], d = X.shape[1], i
-    cdef int64_t kpad = (d + 63) // 64 * 64
-    if mean.shape[0] != d:
-        raise ValueError("mean must have one entry per feature")
-    if (norms.shape[0] != n_rows or norms.shape[1] != MIR_DIGITS_NORMS
-            or sigma.shape[0] != n_rows):
-        raise ValueError("norms (rows x 5) and sigma need one row per row")
-    if n_rows == 0:
-        return
-    cdef int8_t[:, ::1] scratch = np.empty((n_threads, 3 * kpad), dtype=np.int8)
-    with nogil:
-        for i in prange(n_rows, num_threads=n_threads, schedule='static'):
-            code_row(&X[0, 0] + rows[i] * d, &mean[0], d, kpad, kpad,
-                     &scratch[mir_omp_thread_id(), 0], &sigma[i], &norms[i, 0])
+def error_bounds(const double[::1] sigma, const double[:, ::1] norms,
+                 const double[::1] sigma_lab, const double[:, ::1] norms_lab,
+                 int64_t n_features, double slack, double[::1] out):
+    """``out`` = each row's delta_u (``mir_digits_delta``) from its ``sigma`` and
+    ``NORMS`` (rows x 5) and those of the labelled rows."""
+    cdef double b[5]
+    cdef int64_t i, n = sigma.shape[0], m = sigma_lab.shape[0]
+    if norms.shape[0] != n or out.shape[0] != n or norms_lab.shape[0] != m:
+        raise ValueError("norms and out need one row per row, norms_lab per labelled row")
+    if norms.shape[1] != MIR_DIGITS_NORMS or norms_lab.shape[1] != MIR_DIGITS_NORMS:
+        raise ValueError("norms have 5 columns (NORMS)")
+    if m == 0:
+        raise ValueError("the bound needs at least one labelled row")
+    mir_digits_maxima(&norms_lab[0, 0], &sigma_lab[0], m, slack, b)
+    for i in range(n):
+        out[i] = mir_digits_delta(&norms[i, 0], sigma[i], b, n_features, slack)
 
 
 cdef void select_candidates(const double *dist, int64_t n_lab, double delta, double window,
@@ -309,12 +313,12 @@ cdef void screen_digits_tile(const data_t *X, int64_t d, int64_t kpad,
                              int64_t n_u, int64_t tile_rows, const double *mean,
                              int64_t block, int64_t slice, int32_t *levels,
                              int8_t *packed_u, double *sigma_u, double *gbuf, double *norms,
-                             double *dist, const double *delta, double window, double rho,
-                             int64_t cap, int64_t *counts, int *kept,
-                             int64_t *anchors) noexcept nogil:
+                             double *dist, const double *maxima, double slack,
+                             double window, double rho, int64_t cap, int64_t *counts,
+                             int *kept, int64_t *anchors) noexcept nogil:
     """The candidates of unlabelled ``rows`` among all (packed) labelled rows: every
     screened distance of the tile's rows (``dist``: n_u x n_lab), then
-    ``select_candidates`` row by row."""
+    ``select_candidates`` row by row with its bound (``mir_digits_delta``)."""
     cdef int64_t i, b0, n_b
     code_tile(X, d, kpad, rows, n_u, tile_rows, mean, packed_u, sigma_u, norms)
     b0 = 0
@@ -327,19 +331,22 @@ cdef void screen_digits_tile(const data_t *X, int64_t d, int64_t kpad,
                            dist + i * n_lab + b0)
         b0 += n_b
     for i in range(n_u):
-        select_candidates(dist + i * n_lab, n_lab, delta[i], window, rho, cap, &counts[i],
-                          kept + i * cap, &anchors[i])
+        select_candidates(dist + i * n_lab, n_lab,
+                          mir_digits_delta(norms + i * MIR_DIGITS_NORMS, sigma_u[i], maxima,
+                                           d, slack),
+                          window, rho, cap, &counts[i], kept + i * cap, &anchors[i])
 
 
 def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
-                     const int64_t[::1] rows, const double[::1] mean,
-                     const double[::1] delta, double window, double rho, int64_t tile_rows,
-                     int64_t block, int64_t slice, int n_threads, int64_t[::1] counts,
-                     int[:, ::1] kept, int64_t[::1] anchors):
+                     const int64_t[::1] rows, const double[::1] mean, double slack,
+                     double window, double rho, int64_t tile_rows, int64_t block,
+                     int64_t slice, int n_threads, int64_t[::1] counts, int[:, ::1] kept,
+                     int64_t[::1] anchors):
     """The labelled rows each of ``rows`` must compute exactly (``screened.py``): the
     screened distances ``d~`` of the digit products (every labelled row packed at
     once), and per row those with ``d~ <= (m + delta + window) (1 + rho) + delta``,
-    ``m`` its smallest ``d~`` and ``delta`` its error bound (``digits.error_bound``).
+    ``m`` its smallest ``d~`` and ``delta`` its error bound (``mir_digits_delta``,
+    norms raised by ``slack``).
 
     Outputs per row: ``counts`` (-1 where more than ``kept.shape[1]``), the
     positions into ``labelled`` (ascending) in ``kept[row, :count]``, ``anchors``
@@ -352,9 +359,8 @@ def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef int64_t t, r0, n_u
     cdef int tid
     check_kernel_inputs(d, mean.shape[0], "digit screen")
-    if (delta.shape[0] != n_rows or kept.shape[0] != n_rows or counts.shape[0] != n_rows
-            or anchors.shape[0] != n_rows):
-        raise ValueError("delta, kept, counts and anchors need one row per row")
+    if kept.shape[0] != n_rows or counts.shape[0] != n_rows or anchors.shape[0] != n_rows:
+        raise ValueError("kept, counts and anchors need one row per row")
     if n_rows == 0:
         return
     if n_lab == 0 or cap == 0:
@@ -373,9 +379,11 @@ def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
     cdef double[:, ::1] gbuf = np.empty((n_threads, tile_rows * block))
     cdef int32_t[:, ::1] levels = aligned_empty(n_threads, block // w * 768, np.int32)
     cdef double[:, ::1] dist = np.empty((n_threads, tile_rows * n_lab))
+    cdef double maxima[5]
     with nogil:
         pack_chunk(&X[0, 0], d, kpad, &labelled[0], n_lab, &mean[0], n_threads,
                    &rowbuf[0, 0], &packed_lab[0, 0], &sigma_lab[0], &norms_lab[0, 0])
+        mir_digits_maxima(&norms_lab[0, 0], &sigma_lab[0], n_lab, slack, maxima)
         for t in range(n_lab):
             norm_lab[t] = norms_lab[t, 0]
         for t in prange(n_tiles, num_threads=n_threads, schedule='dynamic'):
@@ -386,5 +394,5 @@ def digit_candidates(const data_t[:, ::1] X, const int64_t[::1] labelled,
                                &norm_lab[0], n_lab, &rows[r0], n_u, tile_rows, &mean[0],
                                block, slice, &levels[tid, 0], &packed_u[tid, 0],
                                &sigma_u[tid, 0], &gbuf[tid, 0], &norms_u[tid, 0],
-                               &dist[tid, 0], &delta[r0], window, rho, cap, &counts[r0],
-                               &kept[r0, 0], &anchors[r0])
+                               &dist[tid, 0], maxima, slack, window, rho, cap,
+                               &counts[r0], &kept[r0, 0], &anchors[r0])

@@ -111,6 +111,55 @@
 MIR_DEFINE_DIGITS_CODE(mir_digits_code_f32, float)
 MIR_DEFINE_DIGITS_CODE(mir_digits_code_f64, double)
 
+/*
+ * The pass's error bound (its proof: ``mir_fast/_core/digits.py``), in two halves.
+ * ``mir_digits_maxima``: from the labelled rows' norms and scales, b[0..4] = the
+ * largest sigma ||D2||, sigma ||D3||, ||c||, sigma ||E|| (E = r / 128^2) and
+ * sigma ||s||; ``mir_digits_delta``: one row's delta_u from its own and those.  Every
+ * norm is raised by ``slack`` (grid.NORM_SLACK), and so is the result (infinite
+ * where it is not finite).
+ */
+#define MIR_DIGITS_MAXIMA 5
+
+MIR_STATIC void mir_digits_maxima(const double *norms_lab, const double *sigma_lab,
+                                  int64_t n, double slack, double *b)
+{
+    int64_t j, i;
+    double v;
+    for (i = 0; i < MIR_DIGITS_MAXIMA; ++i)
+        b[i] = 0.0;
+    for (j = 0; j < n; ++j) {
+        const double *nj = norms_lab + j * MIR_DIGITS_NORMS;
+        const double sj = sigma_lab[j];
+        v = sj * (sqrt(nj[1]) * slack);
+        b[0] = v > b[0] ? v : b[0];
+        v = sj * (sqrt(nj[2]) * slack);
+        b[1] = v > b[1] ? v : b[1];
+        v = sqrt(nj[0]) * slack;
+        b[2] = v > b[2] ? v : b[2];
+        v = sj * (sqrt(nj[3]) * slack);
+        b[3] = v > b[3] ? v : b[3];
+        v = sj * (sqrt(nj[4]) * slack);
+        b[4] = v > b[4] ? v : b[4];
+    }
+    b[3] *= 0x1p-14;
+}
+
+MIR_STATIC double mir_digits_delta(const double *norms, double sigma, const double *b,
+                                   int64_t f, double slack)
+{
+    const double c = sqrt(norms[0]) * slack, d2 = sqrt(norms[1]) * slack;
+    const double d3 = sqrt(norms[2]) * slack, e = sqrt(norms[3]) * slack * 0x1p-14;
+    const double s = sqrt(norms[4]) * slack;
+    const double g = sigma * (0x1p-21 * (d2 * b[1] + d3 * b[0]) + 0x1p-28 * d3 * b[1] +
+                              e * b[2]) +
+                     (c + sigma * e) * b[3];
+    const double rounding = 0x1p-51 * sigma * s * b[4] +
+                            (double)(f + 6) * 0x1p-53 * ((c + b[2]) * (c + b[2]));
+    const double delta = 2.0 * g + rounding + 4.0 * (double)(f + 1) * 0x1p-1074;
+    return isfinite(delta) ? delta * slack : INFINITY;
+}
+
 #if MIR_AMX_ENABLED
 
 /*

@@ -10,7 +10,7 @@ import pytest
 from oracle import exact_sq_distances, oracle_mir, sq_distances
 
 from mir_fast import _digits, _exact, major_influence_range
-from mir_fast._core import dense, digits, local, screened
+from mir_fast._core import dense, digits, grid, local, screened
 from mir_fast._core.dense import DenseEngine, DenseStatistics
 from mir_fast._core.local import window
 
@@ -42,25 +42,17 @@ def labels(rng, n, n_labelled):
 
 
 def candidates(X, labelled, rows, gamma, n_threads=2, tile=2 * W, block=4 * W,
-               delta_scale=1.0):
-    """``_digits.digit_candidates`` with the screen's own bound and margins: (counts,
-    candidate lists, anchors, the rows' delta)."""
+               slack=grid.NORM_SLACK):
+    """``_digits.digit_candidates`` with the screen's margins: (counts, candidate
+    lists, anchors)."""
     mean = DenseStatistics.of(X).mean
-    d = X.shape[1]
-    norms, sigma = np.empty((len(rows), 5)), np.empty(len(rows))
-    norms_lab, sigma_lab = np.empty((len(labelled), 5)), np.empty(len(labelled))
-    _digits.digit_norms(X, rows, mean, 1, norms, sigma)
-    _digits.digit_norms(X, labelled, mean, 1, norms_lab, sigma_lab)
-    delta = digits.error_bound(sigma, norms, sigma_lab, norms_lab, d) * delta_scale
-    cap = len(labelled)
     counts = np.empty(len(rows), np.int64)
     anchors = np.empty(len(rows), np.int64)
-    kept = np.empty((len(rows), cap), np.int32)
-    rho = 3.0 * (d + 4) * 2.0**-53 + 2.0**-50
-    _digits.digit_candidates(X, labelled, rows, mean, delta, window(gamma, len(labelled)),
-                             rho, tile, block, digits.SLICE_STEPS, n_threads, counts, kept,
-                             anchors)
-    return counts, [set(kept[i, :c].tolist()) for i, c in enumerate(counts)], anchors, delta
+    kept = np.empty((len(rows), len(labelled)), np.int32)
+    _digits.digit_candidates(X, labelled, rows, mean, slack, window(gamma, len(labelled)),
+                             screened.exact_rounding(X.shape[1]), tile, block,
+                             digits.SLICE_STEPS, n_threads, counts, kept, anchors)
+    return counts, [set(kept[i, :c].tolist()) for i, c in enumerate(counts)], anchors
 
 
 @needs_amx
@@ -96,7 +88,7 @@ def test_candidates_hold_every_row_within_the_window(rng, d, gamma):
     the nearest; the candidates are few where the kernel is local."""
     X = clusters(rng, 400, d)
     labelled, rows = np.arange(150), np.arange(150, 400)
-    counts, kept, anchors, _ = candidates(X, labelled, rows, gamma)
+    counts, kept, anchors = candidates(X, labelled, rows, gamma)
     D = sq_distances(X[rows], X[labelled])
     w = window(gamma, len(labelled))
     for i in range(len(rows)):
@@ -131,7 +123,7 @@ def edge_of_the_window(gamma, d=16, groups=12, per_group=11):
 def test_candidates_at_the_edge_of_the_window():
     gamma = 1.0
     X, labelled, rows = edge_of_the_window(gamma)
-    counts, kept, _, _ = candidates(X, labelled, rows, gamma)
+    counts, kept, _ = candidates(X, labelled, rows, gamma)
     exact = exact_sq_distances(X[rows], X[labelled])
     w = window(gamma, len(labelled))
     near_edge = 0
@@ -141,6 +133,12 @@ def test_candidates_at_the_edge_of_the_window():
         assert inside <= kept[i]
         near_edge += sum(abs(float(value - low) - w) < 1e-11 * w for value in row)
     assert near_edge >= len(rows) * 5  # the data do probe the edge
+    # and without the digits' bound (every norm scaled to 0: delta_u = 0) the
+    # screen misses rows inside the window: the margin is what keeps them
+    _, unbounded, _ = candidates(X, labelled, rows, gamma, slack=0.0)
+    assert any(not inside <= kept_i for inside, kept_i in zip(
+        ({j for j, v in enumerate(row) if float(v - min(row)) <= w * (1 + 1e-12)}
+         for row in exact), unbounded))
 
 
 @needs_amx
@@ -170,7 +168,7 @@ def test_the_screen_takes_float64_rows_where_it_pays(rng, small_calls_too):
     X = clusters(rng, 1500, 96)
     labelled = np.flatnonzero(labels(rng, len(X), 400) >= 0)
     engine = DenseEngine(X)
-    assert engine.screen(labelled, 1100, GAMMA, 2) is not None
+    assert engine.screen(labelled, 1100, GAMMA) is not None
     assert engine.basis(labelled, 1100) is not None  # but it is not planned then:
     fold = engine.fold(labelled, np.setdiff1d(np.arange(len(X)), labelled), GAMMA, 0.5, 2)
     assert np.all(fold.stage == fold.stage.max())
@@ -188,9 +186,9 @@ def test_the_same_bits_for_every_thread_count_tile_and_chunk(rng, small_calls_to
     for other in results[1:]:
         np.testing.assert_array_equal(other.dominant, results[0].dominant)
         np.testing.assert_array_equal(other.share, results[0].share)  # bit for bit
-    counts, _, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA,
+    counts, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA,
                                  n_threads=1, tile=W, block=W)
-    counts2, _, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA,
+    counts2, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA,
                                   n_threads=2, tile=4 * W, block=8 * W)
     np.testing.assert_array_equal(counts, counts2)
 
@@ -200,7 +198,7 @@ def test_rows_with_too_many_candidates_go_through_the_cascade(rng, small_calls_t
                                                               monkeypatch):
     X = clusters(rng, 1500, 96)
     y = labels(rng, len(X), 400)
-    counts, _, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA)
+    counts, _, _ = candidates(X, np.flatnonzero(y >= 0), np.flatnonzero(y < 0), GAMMA)
     monkeypatch.setattr(local, "MAX_SHARE", 0.0)
     monkeypatch.setattr(local, "MAX_CANDIDATES", int(np.median(counts)))
     result = major_influence_range(X, y, gamma=GAMMA, n_jobs=2)
@@ -242,7 +240,7 @@ def test_the_screen_declines_where_it_cannot_pay_or_apply(rng, case, monkeypatch
         monkeypatch.setattr(screened, "ENABLED", False)
     if case != "too small a call":
         monkeypatch.setattr(dense, "LOCAL_MIN_WORK", 0)
-    assert DenseEngine(X).screen(labelled, rows, gamma, 2) is None
+    assert DenseEngine(X).screen(labelled, rows, gamma) is None
 
 
 @needs_amx
@@ -263,16 +261,18 @@ def test_blocks_on_separate_engines_give_the_bits_of_one_call(rng, small_calls_t
                                       getattr(whole, name))
 
 
-def test_the_kernels_refuse_outputs_of_the_wrong_shape(rng):
+def test_the_kernels_refuse_arrays_of_the_wrong_shape(rng):
     X = clusters(rng, 100, 8)
-    rows, mean = np.arange(10), DenseStatistics.of(X).mean
+    sigma, norms = np.ones(10), np.ones((10, 5))
     with pytest.raises(ValueError, match="one row per row"):
-        _digits.digit_norms(X, rows, mean, 1, np.empty((9, 5)), np.empty(10))
-    with pytest.raises(ValueError, match="one row per row"):
-        _digits.digit_norms(X, rows, mean, 1, np.empty((10, 4)), np.empty(10))
+        _digits.error_bounds(sigma, norms[:9], sigma, norms, 8, 1.0, np.empty(10))
+    with pytest.raises(ValueError, match="5 columns"):
+        _digits.error_bounds(sigma, norms[:, :4].copy(), sigma, norms, 8, 1.0, np.empty(10))
+    with pytest.raises(ValueError, match="at least one labelled row"):
+        _digits.error_bounds(sigma, norms, sigma[:0], norms[:0], 8, 1.0, np.empty(10))
     if digits.ISA == 1:
-        args = (X, np.arange(10, 100), rows, mean, np.zeros(10), 1.0, 0.0, W, W,
-                digits.SLICE_STEPS, 1)
+        rows, mean = np.arange(10), DenseStatistics.of(X).mean
         with pytest.raises(ValueError, match="one row per row"):
-            _digits.digit_candidates(*args, np.empty(9, np.int64),
+            _digits.digit_candidates(X, np.arange(10, 100), rows, mean, 1.0, 1.0, 0.0, W, W,
+                                     digits.SLICE_STEPS, 1, np.empty(9, np.int64),
                                      np.empty((10, 90), np.int32), np.empty(10, np.int64))

@@ -222,7 +222,7 @@ class DenseEngine:
             self._bases = {key: Basis.of(self.X, labelled, self.statistics.mean)}
         return self._bases[key]
 
-    def screen(self, labelled, n_rows, gamma, n_threads):
+    def screen(self, labelled, n_rows, gamma):
         """The ``screened.DigitScreen`` of these labelled rows and gamma for a call on
         ``n_rows`` rows (None where the call is too small, the screen cannot apply
         or its cost model declines), planned once per labelled set and gamma."""
@@ -232,7 +232,7 @@ class DenseEngine:
         if key not in self._screens:
             self._screens = {key: DigitScreen.of(
                 self.X, labelled, self.statistics.mean, gamma,
-                first_pass(self.X, self.statistics), n_threads)}
+                first_pass(self.X, self.statistics))}
         return self._screens[key]
 
     def context(self, labelled, rows):
@@ -254,7 +254,7 @@ class DenseEngine:
     def fold(self, labelled, rows, gamma, threshold, n_threads, **context):
         context.setdefault("statistics", self.statistics)
         call_rows = context.pop("call_rows", len(rows))
-        screen = self.screen(labelled, call_rows, gamma, n_threads)
+        screen = self.screen(labelled, call_rows, gamma)
         basis = None if screen is not None else self.basis(labelled, call_rows)
         return fold_dense(self.X, labelled, rows, gamma, threshold, n_threads,
                           basis=basis, screen=screen, **context)

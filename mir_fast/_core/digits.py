@@ -89,22 +89,16 @@ def digits_apply(X, grid_scale):
 
 def error_bound(sigma, norms, sigma_lab, norms_lab, n_features):
     """``delta_u`` of the module docstring, per row (``norms``: rows x 5 in the
-    order of ``_digits.NORMS``)."""
-    root = np.sqrt(norms) * NORM_SLACK
-    root_lab = np.sqrt(norms_lab) * NORM_SLACK
-    c, d2, d3, e, s = (root[:, i] for i in range(5))
-    e = e * 2.0**-14
-    c_lab, d2_lab, d3_lab, e_lab, s_lab = (root_lab[:, i] for i in range(5))
-    b2 = float(np.max(sigma_lab * d2_lab))
-    b3 = float(np.max(sigma_lab * d3_lab))
-    bt = float(np.max(c_lab))
-    be = float(np.max(sigma_lab * e_lab)) * 2.0**-14
-    bs = float(np.max(sigma_lab * s_lab))
-    g = (sigma * (2.0**-21 * (d2 * b3 + d3 * b2) + 2.0**-28 * d3 * b3 + e * bt)
-         + (c + sigma * e) * be)
-    rounding = 2.0**-51 * sigma * s * bs + (n_features + 6) * 2.0**-53 * (c + bt) ** 2
-    delta = 2.0 * g + rounding + 4.0 * (n_features + 1) * 2.0**-1074
-    return np.where(np.isfinite(delta), delta * NORM_SLACK, np.inf)
+    order of ``_digits.NORMS``), every norm raised by ``NORM_SLACK``: computed by
+    ``mir_digits_delta`` (``src/mir_digits.h``), which the digit screen's kernel
+    calls too."""
+    out = np.empty(len(sigma))
+    _digits.error_bounds(np.ascontiguousarray(sigma, dtype=np.float64),
+                         np.ascontiguousarray(norms, dtype=np.float64),
+                         np.ascontiguousarray(sigma_lab, dtype=np.float64),
+                         np.ascontiguousarray(norms_lab, dtype=np.float64),
+                         n_features, NORM_SLACK, out)
+    return out
 
 
 def digits_pass(X, labelled, rows, mean, gamma, n_threads):

@@ -13,8 +13,9 @@ computes their distances from the definition.
 The screen
 ----------
 The digit kernels give every ``d~_ul`` with ``|d~_ul - d_ul| <= delta_u``
-(``digits.error_bound``; ``d_ul`` the exact squared distance of the raw rows, the
-centring included).  Let ``m = min_l d~_ul``, reached at ``l*``.  The exact pass
+(``digits.error_bound``, which the kernel computes for each row from the norms
+its coding returns, ``mir_digits_delta``; ``d_ul`` the exact squared distance of
+the raw rows, the centring included).  Let ``m = min_l d~_ul``, reached at ``l*``.  The exact pass
 computes each distance from the definition in double, ``fl_ul = d_ul (1 + t)``
 with ``|t| <= r = (f + 4) 2^-53`` (a sum of ``f`` non-negative squares of rounded
 differences), and folds the candidates with ``fl_ul <= min fl + w``.  Every such
@@ -60,7 +61,7 @@ from .. import _digits
 from . import local
 from ._tiling import packed_tile_rows
 from .digits import BLOCK_BYTES, BLOCK_ROWS, ISA, MAX_FEATURES, PACK_BYTES, SLICE_STEPS
-from .digits import error_bound as digit_error_bound
+from .grid import NORM_SLACK
 from .local import evenly_spaced, fold_candidates, kept_positions, window
 
 #: ``False`` switches the screen off (benchmarks compare without it).
@@ -83,6 +84,11 @@ def screen_applies(X, n_labelled, first_pass):
             and n_labelled * 8 * BLOCK_ROWS <= DISTANCE_BYTES)
 
 
+def exact_rounding(n_features):
+    """``rho`` of the module docstring."""
+    return 3.0 * (n_features + 4) * 2.0**-53 + 2.0**-50
+
+
 def window_count(X, labelled, mean, gamma):
     """Mean number of labelled rows within ``window(gamma, l)`` of a sample labelled
     row's nearest other one, scaled from ``REFERENCE_ROWS`` to all ``l``."""
@@ -101,12 +107,10 @@ class DigitScreen:
     """The screen's settings for one set of labelled rows and gamma."""
 
     mean: np.ndarray  # float64, the whole data's
-    sigma_lab: np.ndarray  # the labelled rows' digit scales
-    norms_lab: np.ndarray  # and norms (``_digits.NORMS``)
     expected_candidates: float
 
     @classmethod
-    def of(cls, X, labelled, mean, gamma, first_pass, n_threads=1):
+    def of(cls, X, labelled, mean, gamma, first_pass):
         """The screen where it applies and its modelled cost is at most
         ``LOCAL_SHARE`` of the float64 cascade's, else None."""
         if not screen_applies(X, len(labelled), first_pass) or len(labelled) < 2:
@@ -117,10 +121,7 @@ class DigitScreen:
         cost = local.CASCADE_COST["digits"] * n_lab * d + local.EXACT_COST * count * d
         if cost > local.LOCAL_SHARE * local.CASCADE_COST[np.dtype(np.float64)] * n_lab * d:
             return None
-        norms_lab = np.empty((n_lab, len(_digits.NORMS)))
-        sigma_lab = np.empty(n_lab)
-        _digits.digit_norms(X, labelled, mean, n_threads, norms_lab, sigma_lab)
-        return cls(mean, sigma_lab, norms_lab, count)
+        return cls(mean, count)
 
     def fold(self, X, labelled, rows, gamma, n_threads):
         """The exact pass on ``rows`` over their screened candidates: ``(Reduced,
@@ -135,22 +136,15 @@ class DigitScreen:
         height = int(max(BLOCK_ROWS, min(height, DISTANCE_BYTES // (8 * n_lab)
                                          // BLOCK_ROWS * BLOCK_ROWS)))
         step = int(max(height, KEPT_BYTES // (4 * cap) // height * height))
-        rho = 3.0 * (d + 4) * 2.0**-53 + 2.0**-50
         counts = np.empty(len(rows), dtype=np.int64)
         anchors = np.empty(len(rows), dtype=np.int64)
         parts = []
         for start in range(0, len(rows), step):
             stop = min(start + step, len(rows))
-            some = rows[start:stop]
-            norms = np.empty((len(some), len(_digits.NORMS)))
-            sigma = np.empty(len(some))
-            _digits.digit_norms(X, some, self.mean, n_threads, norms, sigma)
-            delta = digit_error_bound(sigma, norms, self.sigma_lab, self.norms_lab, d)
-            kept = np.empty((len(some), cap), dtype=np.int32)
-            _digits.digit_candidates(X, labelled, some, self.mean, delta,
-                                     window(gamma, n_lab), rho, height, block, SLICE_STEPS,
-                                     n_threads, counts[start:stop], kept,
+            kept = np.empty((stop - start, cap), dtype=np.int32)
+            _digits.digit_candidates(X, labelled, rows[start:stop], self.mean, NORM_SLACK,
+                                     window(gamma, n_lab), exact_rounding(d), height, block,
+                                     SLICE_STEPS, n_threads, counts[start:stop], kept,
                                      anchors[start:stop])
             parts.append((start, stop, kept_positions(kept, counts[start:stop])))
         return fold_candidates(X, labelled, rows, counts, anchors, parts, gamma, n_threads)
-
